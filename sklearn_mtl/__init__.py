@@ -1,0 +1,13 @@
+"""Multi-task neural networks for scikit-learn.
+
+One network with a shared trunk and one head per task learns several related
+targets at once (classification and regression mixed, labels possibly
+missing), behind scikit-learn's estimator API.
+"""
+
+from ._estimator import MultiTaskNetEstimator
+from ._task import Task
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["MultiTaskNetEstimator", "Task", "__version__"]

@@ -1,0 +1,182 @@
+"""The :class:`Task` specification and the validation of named task lists."""
+
+from numbers import Integral, Real
+
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+CLASSIFICATION_LOSSES = ("log_loss",)
+REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber")
+
+
+class Task(BaseEstimator):
+    """Specification of one prediction task: its kind, loss, weight and head.
+
+    A ``Task`` holds no data and learns nothing; it describes how one column
+    of the target table is learned by :class:`MultiTaskNetEstimator`. Like a
+    step of a :class:`~sklearn.pipeline.Pipeline`, it is given a name in the
+    estimator's ``tasks`` list, and its parameters are reachable as
+    ``<name>__<parameter>`` through ``get_params``/``set_params``, so
+    :class:`~sklearn.model_selection.GridSearchCV` can tune them.
+
+    Parameters
+    ----------
+    kind : {"auto", "classification", "regression"}, default="auto"
+        What the task predicts. ``"auto"`` infers it from the labelled values
+        of the task's column when the estimator is fitted:
+
+        - strings, booleans, pandas categoricals and integers are class labels
+          (integers follow :func:`~sklearn.utils.multiclass.type_of_target`);
+        - floating-point numbers are regression targets, except a float
+          column whose labelled values are exactly two distinct whole numbers
+          (such as ``0.0``/``1.0``, which is what pandas makes of a binary
+          column with missing values): that is a binary classification task.
+
+        Set the kind explicitly for integer-coded quantities (counts, ages)
+        that should be regressed, or for classes stored as floats.
+
+    weight : float, default=1.0
+        Non-negative multiplier of this task's loss in the summed training
+        objective. ``0`` switches the task's training signal off (its head
+        is still fitted to the initial trunk and predicts).
+
+    head_sizes : tuple of int, default=()
+        Sizes of the hidden layers of the task's head, between the shared
+        trunk and the output layer. ``()`` means the output layer sits
+        directly on the trunk.
+
+    loss : {"auto", "log_loss", "squared_error", "absolute_error", "huber"}, \
+            default="auto"
+        Training loss, named as in scikit-learn. ``"log_loss"`` (cross-entropy)
+        is the only classification loss; regression offers
+        ``"squared_error"``, ``"absolute_error"`` and ``"huber"`` (with
+        ``delta=1`` on the standardized target). ``"auto"`` means
+        ``"log_loss"`` for classification and ``"squared_error"`` for
+        regression.
+
+    See Also
+    --------
+    MultiTaskNetEstimator : The estimator that learns a list of named tasks.
+
+    Examples
+    --------
+    >>> from sklearn_mtl import Task
+    >>> task = Task("regression", head_sizes=(32,), loss="huber")
+    >>> task.set_params(weight=0.5)
+    Task(head_sizes=(32,), kind='regression', loss='huber', weight=0.5)
+    """
+
+    _parameter_constraints: dict = {
+        "kind": [StrOptions({"auto", "classification", "regression"})],
+        "weight": [Interval(Real, 0, None, closed="left")],
+        "head_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "loss": [StrOptions({"auto", *CLASSIFICATION_LOSSES, *REGRESSION_LOSSES})],
+    }
+
+    def __init__(self, kind="auto", *, weight=1.0, head_sizes=(), loss="auto"):
+        self.kind = kind
+        self.weight = weight
+        self.head_sizes = head_sizes
+        self.loss = loss
+
+
+def check_layer_sizes(sizes, name):
+    """Return ``sizes`` as a tuple of positive ints, or raise naming ``name``."""
+    if isinstance(sizes, Integral) and not isinstance(sizes, bool):
+        sizes = (sizes,)
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a tuple of positive ints, got {sizes!r}."
+        ) from None
+    if not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        raise ValueError(f"{name} must be a tuple of positive ints, got {sizes!r}.")
+    return tuple(int(s) for s in sizes)
+
+
+def check_task_list(tasks, reserved_names):
+    """Validate a user's ``tasks`` parameter.
+
+    Parameters
+    ----------
+    tasks : list of (str, Task) tuples
+        The ``tasks`` parameter as given.
+    reserved_names : iterable of str
+        The estimator's own parameter names, which task names must not shadow
+        (``set_params`` could not tell them apart).
+
+    Returns
+    -------
+    tasks : list of (str, Task) tuples
+        The same pairs, with each task's parameters validated.
+    """
+    if not isinstance(tasks, (list, tuple)) or not tasks:
+        raise TypeError(
+            "tasks must be None or a non-empty list of (name, Task) tuples, "
+            f"got {tasks!r}."
+        )
+    for item in tasks:
+        if (
+            not isinstance(item, tuple)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+        ):
+            raise TypeError(
+                "tasks must be a list of (name, Task) tuples with str names, "
+                f"got the item {item!r}. Example: "
+                "tasks=[('income', Task('classification')), ('age', Task())]."
+            )
+        if not isinstance(item[1], Task):
+            raise TypeError(
+                f"Task {item[0]!r} must be a Task instance, got {item[1]!r}. "
+                f"Wrap it, e.g. ({item[0]!r}, Task('classification'))."
+            )
+    names = [name for name, _ in tasks]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"Task names must be unique; duplicated: {duplicated}.")
+    with_dunder = [name for name in names if "__" in name or not name]
+    if with_dunder:
+        raise ValueError(
+            "Task names must be non-empty and must not contain '__' (it separates "
+            f"a task's name from its parameters in set_params); got {with_dunder}."
+        )
+    clashing = sorted(set(names).intersection(reserved_names))
+    if clashing:
+        raise ValueError(
+            f"Task names {clashing} clash with parameters of the estimator; "
+            "rename these tasks."
+        )
+    for name, task in tasks:
+        try:
+            task._validate_params()
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"Task {name!r}: {exc}") from None
+        check_layer_sizes(task.head_sizes, f"Task {name!r}: head_sizes")
+    return list(tasks)
+
+
+def resolve_task(name, task, kind):
+    """Return a copy of ``task`` with its kind, loss and head sizes made concrete.
+
+    ``kind`` is the kind inferred from the task's labels, used when the task's
+    own kind is ``"auto"``. The caller's ``task`` is never modified.
+    """
+    kind = kind if task.kind == "auto" else task.kind
+    allowed = CLASSIFICATION_LOSSES if kind == "classification" else REGRESSION_LOSSES
+    loss = allowed[0] if task.loss == "auto" else task.loss
+    if loss not in allowed:
+        raise ValueError(
+            f"Task {name!r} is a {kind} task, but its loss is {loss!r}, which is "
+            f"a loss for {'regression' if kind == 'classification' else 'classification'}"
+            f". Use one of {list(allowed)} (or 'auto')."
+        )
+    return Task(
+        kind,
+        weight=float(task.weight),
+        head_sizes=check_layer_sizes(task.head_sizes, f"Task {name!r}: head_sizes"),
+        loss=loss,
+    )
