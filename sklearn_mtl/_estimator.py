@@ -319,6 +319,11 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     def _fit(self, X, y):
         X = self._validate_X(X, reset=True)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None. Pass one column of labels per task."
+            )
         columns, column_names, y_1d = split_columns(y)
         self._check_n_rows(X, columns)
         if self.tasks is None:
@@ -546,14 +551,17 @@ class MultiTaskNetEstimator(_BaseComposition):
         -------
         proba : list of ndarray of shape (n_samples, n_classes)
             One array per classification task, in task order; its columns
-            follow that task's ``classes_``.
+            follow that task's ``classes_``. When the estimator was fitted on
+            a 1-D ``y`` (a single task), the array itself, as for a
+            single-output classifier.
         """
         outputs = self._forward(X)
-        return [
+        probas = [
             softmax(out.astype(np.float64), axis=1)
             for (_, task), out in zip(self.tasks_, outputs)
             if task.kind == "classification"
         ]
+        return probas[0] if self._y_1d_ else probas
 
     def score_tasks(self, X, y):
         """Score each task on its labelled rows.

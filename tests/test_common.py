@@ -1,0 +1,31 @@
+"""scikit-learn's common estimator checks."""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_param_validation,
+    parametrize_with_checks,
+)
+
+from sklearn_mtl import MultiTaskNetEstimator
+
+# Small and seeded so that the checks run in seconds and compare equal fits.
+ESTIMATOR = MultiTaskNetEstimator(trunk_sizes=(16,), max_epochs=5, random_state=0)
+
+EXPECTED_FAILED_CHECKS = {}
+
+
+@parametrize_with_checks(
+    [ESTIMATOR], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize(
+    "check", [check_param_validation, check_dataframe_column_names_consistency]
+)
+def test_checks_not_in_the_generator(check):
+    # parametrize_with_checks does not yield these two; scikit-learn runs
+    # them on its own estimators separately.
+    check(type(ESTIMATOR).__name__, ESTIMATOR)
