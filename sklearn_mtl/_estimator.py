@@ -169,15 +169,16 @@ class MultiTaskNetEstimator(_BaseComposition):
     >>> from sklearn_mtl import MultiTaskNetEstimator, Task
     >>> rng = np.random.RandomState(0)
     >>> X = rng.normal(size=(200, 4))
-    >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2]]).astype(object)
+    >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2]])  # 0./1. and reals
     >>> y[::10, 1] = np.nan  # every tenth row lacks the second label
     >>> est = MultiTaskNetEstimator(
     ...     tasks=[("sign", Task("classification")), ("sum", Task("regression"))],
     ...     max_epochs=20, random_state=0,
     ... ).fit(X, y)
-    >>> est.predict(X[:2])
-    array([[True, 0.6...],
-           [True, -1.0...]], dtype=object)
+    >>> est.predict(X[:3]).shape
+    (3, 2)
+    >>> est.classes_
+    [array([0., 1.]), None]
     >>> sorted(est.score_tasks(X, y))
     ['sign', 'sum']
     """

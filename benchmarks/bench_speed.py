@@ -1,0 +1,537 @@
+"""Speed benchmark of ``MultiTaskNetEstimator`` against its natural baselines.
+
+Every contender trains the same network (50 inputs, a 256-256 ReLU trunk, three
+heads; Adam, lr 1e-3, batch 256, 10 epochs) on the same synthetic data: 50
+features and three tasks (binary classification, 5-class classification,
+regression), each missing 10% of its labels at random.
+
+Contenders, timed side by side with interleaved (round-robin) repetitions:
+
+(a) reference: a hand-written PyTorch loop slicing pre-built tensors;
+(b) a plain skorch ``NeuralNet`` with skorch's default Dataset + DataLoader;
+(c) scikit-learn's ``MLPRegressor`` on a 3-column numeric target (a stand-in:
+    it cannot mask missing labels nor use classification losses);
+(d) ``MultiTaskNetEstimator``.
+
+Then, for (d) alone: fit time and peak memory at growing sizes (one fresh
+process per size), predict throughput against a raw forward pass of the same
+torch module, single-row predict latency, and ``GridSearchCV`` wall time at
+``n_jobs=1`` vs ``n_jobs=2``.
+
+All timings run with one thread (``torch.set_num_threads(1)`` and
+``threadpoolctl.threadpool_limits(1)``) so contenders compete on equal terms.
+
+Run from the repository root::
+
+    python benchmarks/bench_speed.py            # full run, several minutes
+    python benchmarks/bench_speed.py --quick    # smoke test, under a minute
+    python benchmarks/bench_speed.py --repeats 5
+
+The output is Markdown.
+"""
+
+import argparse
+import multiprocessing
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+import sklearn
+import skorch
+import torch
+from joblib import Parallel, delayed
+from skorch import NeuralNet
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.neural_network import MLPRegressor
+from threadpoolctl import threadpool_limits
+from torch import nn
+from torch.nn import functional as F
+
+from sklearn_mtl import MultiTaskNetEstimator, Task
+
+N_THREADS = 1
+N_FEATURES = 50
+N_CLASSES = (2, 5)  # the two classification tasks; the third task regresses
+MISSING_RATE = 0.1
+TRUNK_SIZES = (256, 256)
+LR = 1e-3
+BATCH_SIZE = 256
+PREDICT_BATCH_SIZE = 8192  # rows per forward pass of the raw-forward baseline
+
+CONTENDERS = {
+    "a": "(a) reference PyTorch loop",
+    "b": "(b) skorch NeuralNet, default DataLoader",
+    "c": "(c) sklearn MLPRegressor (regressor stand-in)",
+    "d": "(d) MultiTaskNetEstimator",
+}
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def make_data(n_samples, seed=0):
+    """Synthetic features and a 3-task target with 10% missing labels per task.
+
+    Everything is drawn in float32 without large temporaries, so that the
+    scaling series measures the fit's memory, not the data generator's.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 50), float32
+    y : ndarray of shape (n_samples, 3), float64
+        Columns: binary class (0/1), 5-class class (0..4), regression value;
+        NaN marks a missing label.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, N_FEATURES), dtype=np.float32)
+    weights = rng.standard_normal((N_FEATURES, 7), dtype=np.float32) / np.sqrt(
+        N_FEATURES
+    )
+    z = X @ weights
+    y = np.empty((n_samples, 3))
+    y[:, 0] = z[:, 0] > 0
+    y[:, 1] = np.argmax(z[:, 1:6], axis=1)
+    y[:, 2] = 10.0 + 3.0 * z[:, 6] + rng.standard_normal(n_samples, dtype=np.float32)
+    y[rng.random((n_samples, 3)) < MISSING_RATE] = np.nan
+    return X, y
+
+
+def encode_targets(y):
+    """float32 training codes: class indices as is, regression standardized."""
+    codes = y.astype(np.float32)
+    reg = codes[:, 2]
+    codes[:, 2] = (reg - np.nanmean(reg)) / np.nanstd(reg)
+    return codes
+
+
+# -- the hand-written network and loss shared by (a) and (b) -------------------
+
+
+class ReferenceNetwork(nn.Module):
+    """The 50 → 256 → 256 trunk (ReLU) feeding three linear heads."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Linear(N_FEATURES, TRUNK_SIZES[0]),
+            nn.ReLU(),
+            nn.Linear(TRUNK_SIZES[0], TRUNK_SIZES[1]),
+            nn.ReLU(),
+        )
+        self.heads = nn.ModuleList(
+            nn.Linear(TRUNK_SIZES[1], n_out) for n_out in (*N_CLASSES, 1)
+        )
+
+    def forward(self, X):
+        shared = self.trunk(X)
+        return tuple(head(shared) for head in self.heads)
+
+
+class ReferenceLoss(nn.Module):
+    """Sum over tasks of each task's mean loss over the batch's labelled rows.
+
+    Cross-entropy for the two classification heads, MSE for the regression
+    head; a NaN target is a missing label.
+    """
+
+    def forward(self, outputs, targets):
+        labelled = ~torch.isnan(targets)
+        total = 0.0
+        for j, output in enumerate(outputs):
+            rows = labelled[:, j]
+            target = targets[rows, j]
+            if j < len(N_CLASSES):
+                loss = F.cross_entropy(output[rows], target.long(), reduction="sum")
+            else:
+                loss = F.mse_loss(output[rows, 0], target, reduction="sum")
+            total = total + loss / rows.sum().clamp(min=1)
+        return total
+
+
+# -- contenders: each fits on raw (X, y), data preparation included ------------
+
+
+def fit_reference(X, y, epochs, seed=0):
+    """(a) Hand-written loop: slice pre-built tensors, fresh permutation per epoch."""
+    torch.manual_seed(seed)
+    X_t = torch.from_numpy(X)
+    y_t = torch.from_numpy(encode_targets(y))
+    module = ReferenceNetwork()
+    criterion = ReferenceLoss()
+    optimizer = torch.optim.Adam(module.parameters(), lr=LR)
+    generator = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(X_t), generator=generator)
+        for start in range(0, len(X_t), BATCH_SIZE):
+            rows = order[start : start + BATCH_SIZE]
+            optimizer.zero_grad()
+            loss = criterion(module(X_t[rows]), y_t[rows])
+            loss.backward()
+            optimizer.step()
+    return module
+
+
+def fit_skorch(X, y, epochs, seed=0):
+    """(b) Plain skorch NeuralNet with its default Dataset and DataLoader."""
+    torch.manual_seed(seed)
+    net = NeuralNet(
+        module=ReferenceNetwork,
+        criterion=ReferenceLoss,
+        optimizer=torch.optim.Adam,
+        lr=LR,
+        batch_size=BATCH_SIZE,
+        max_epochs=epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
+    )
+    return net.fit(X, encode_targets(y))
+
+
+def fit_sklearn_mlp(X, y, epochs, seed=0):
+    """(c) MLPRegressor on the 3 codes; missing labels filled with the column mean."""
+    codes = encode_targets(y)
+    codes = np.where(np.isnan(codes), np.nanmean(codes, axis=0), codes)
+    mlp = MLPRegressor(
+        hidden_layer_sizes=TRUNK_SIZES,
+        solver="adam",
+        batch_size=BATCH_SIZE,
+        max_iter=epochs,
+        learning_rate_init=LR,
+        tol=0,
+        n_iter_no_change=10**9,
+        early_stopping=False,
+        shuffle=True,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the point
+        return mlp.fit(X, codes)
+
+
+def make_estimator(epochs, seed=0):
+    """(d) The estimator under test, configured like the other contenders."""
+    return MultiTaskNetEstimator(
+        tasks=[
+            ("binary", Task("classification")),
+            ("multi", Task("classification")),
+            ("reg", Task("regression")),
+        ],
+        trunk_sizes=TRUNK_SIZES,
+        max_epochs=epochs,
+        batch_size=BATCH_SIZE,
+        lr=LR,
+        random_state=seed,
+    )
+
+
+def fit_estimator(X, y, epochs, seed=0):
+    """(d) MultiTaskNetEstimator.fit."""
+    return make_estimator(epochs, seed).fit(X, y)
+
+
+FITTERS = {"a": fit_reference, "b": fit_skorch, "c": fit_sklearn_mlp, "d": fit_estimator}
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def timed(func, *args):
+    """Wall-clock seconds of one call."""
+    start = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - start
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pinned_threads():
+    """Context in which torch and every BLAS/OpenMP pool use N_THREADS threads."""
+    torch.set_num_threads(N_THREADS)
+    return threadpool_limits(N_THREADS)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def print_header(args, repeats, epochs):
+    print("# sklearn_mtl speed benchmark\n")
+    print(f"Command: `{shlex.join(['python', *sys.argv])}`\n")
+    print(f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores "
+          f"({len(os.sched_getaffinity(0))} usable)")
+    print(f"- Python {platform.python_version()}, torch {torch.__version__}, "
+          f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}, "
+          f"numpy {np.__version__}")
+    print(f"- Threads for all timings: torch.set_num_threads({N_THREADS}) and "
+          f"threadpoolctl.threadpool_limits({N_THREADS}) "
+          f"(torch.get_num_threads() = {torch.get_num_threads()})")
+    print(f"- Network: {N_FEATURES} inputs, trunk {TRUNK_SIZES} ReLU, heads of "
+          f"{N_CLASSES[0]}, {N_CLASSES[1]} and 1 outputs; Adam lr={LR}, "
+          f"batch {BATCH_SIZE}, {epochs} epochs")
+    print(f"- Data: synthetic, {N_FEATURES} float32 features; tasks binary, 5-class, "
+          f"regression; {MISSING_RATE:.0%} of labels missing per task")
+    print(f"- Repetitions: {repeats}, interleaved round-robin; medians reported"
+          + (" (--quick: tiny sizes, numbers are not meaningful)" if args.quick else ""))
+    print()
+
+
+# -- sections ------------------------------------------------------------------
+
+
+def compare_contenders(sizes, epochs, repeats):
+    """Fit times of (a)-(d), interleaved, with medians and ratios to (a)."""
+    print("## Fit time: contenders side by side\n")
+    X_warm, y_warm = make_data(512, seed=1)
+    for fit in FITTERS.values():  # first-call costs (lazy init) stay out of timings
+        fit(X_warm, y_warm, 1)
+
+    results = {}
+    for n in sizes:
+        X, y = make_data(n)
+        times = {key: [] for key in FITTERS}
+        for _ in range(repeats):
+            for key, fit in FITTERS.items():
+                times[key].append(timed(fit, X, y, epochs))
+        medians = {key: statistics.median(t) for key, t in times.items()}
+        results[n] = medians
+        rows = [
+            [
+                CONTENDERS[key],
+                f"{medians[key]:.2f}",
+                f"{min(times[key]):.2f} – {max(times[key]):.2f}",
+                f"{medians[key] / medians['a']:.2f}×",
+            ]
+            for key in FITTERS
+        ]
+        print(f"### n = {n:,}\n")
+        print(markdown_table(
+            ["Contender", "Median fit (s)", "Min – max (s)", "Ratio to (a)"], rows
+        ))
+        print(f"\n(b) / (d): (d) is {medians['b'] / medians['d']:.2f}× faster than "
+              "plain skorch.\n")
+    print("(a) and (b) share the benchmark's own module and masked loss; (d) uses "
+          "the library's. (c) is a regressor stand-in: the missing labels are "
+          "filled with column means and all three columns are fitted by squared "
+          "error. Every fit includes its own data preparation; an untimed warm-up "
+          "fit of each contender precedes the timings.\n")
+    return results
+
+
+def _scaling_child(n_samples, epochs):
+    """Run in a fresh process: fit (d) on n rows; return time and memory (MiB)."""
+    X, y = make_data(n_samples)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with pinned_threads():
+        fit_time = timed(fit_estimator, X, y, epochs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return fit_time, baseline / 1024, (peak - baseline) / 1024
+
+
+def scaling_series(sizes, epochs):
+    """Fit time and peak-RSS growth of (d), one spawned process per size."""
+    print("## Scaling of (d): fit time and peak memory\n")
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for n in sizes:
+        with context.Pool(1) as pool:
+            fit_time, baseline, growth = pool.apply(_scaling_child, (n, epochs))
+        data_mib = n * (N_FEATURES * 4 + 3 * 8) / 2**20
+        rows.append([
+            f"{n:,}", f"{fit_time:.2f}", f"{n * epochs / fit_time:,.0f}",
+            f"{data_mib:.1f}", f"{baseline:.0f}", f"{growth:.1f}",
+            f"{growth * 2**20 / n:.0f}",
+        ])
+    print(markdown_table(
+        ["n", "Fit (s)", "Rows·epochs/s", "X + y (MiB)", "Baseline peak RSS (MiB)",
+         "Peak RSS growth in fit (MiB)", "Growth per row (bytes)"],
+        rows,
+    ))
+    print("\nEach size runs in a fresh spawned process with the same thread limits. "
+          "Baseline = the process's peak RSS (`ru_maxrss`) after imports and data "
+          "creation (X float32, y float64, generated without large temporaries); "
+          "growth = peak RSS at the end of `fit` minus that baseline, i.e. the "
+          "extra memory `fit` needed at its high-water mark (input validation, "
+          "target encoding, tensors, network, optimizer state, allocator "
+          "caches). One measurement per size.\n")
+
+
+def predict_throughput(n_samples, repeats):
+    """predict / predict_proba of (d) vs a raw batched forward of its module."""
+    print(f"## Predict throughput of (d) on {n_samples:,} rows\n")
+    X, y = make_data(n_samples)
+    est = fit_estimator(X, y, 1)  # the weights do not matter for speed
+    module = est.net_.module_.eval()
+    X_t = torch.from_numpy(X)
+
+    def raw_forward():
+        with torch.inference_mode():
+            for start in range(0, len(X_t), PREDICT_BATCH_SIZE):
+                module(X_t[start : start + PREDICT_BATCH_SIZE])
+
+    calls = {
+        "Raw forward, torch.inference_mode()": raw_forward,
+        "est.predict(X)": lambda: est.predict(X),
+        "est.predict_proba(X)": lambda: est.predict_proba(X),
+    }
+    for call in calls.values():  # warm-up
+        call()
+    times = {name: [] for name in calls}
+    for _ in range(max(repeats, 5)):
+        for name, call in calls.items():
+            times[name].append(timed(call))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    raw = medians["Raw forward, torch.inference_mode()"]
+    rows = [
+        [name, f"{median * 1000:.1f}", f"{n_samples / median:,.0f}",
+         f"{raw / median:.2f}×"]
+        for name, median in medians.items()
+    ]
+    print(markdown_table(
+        ["Call", "Median (ms)", "Rows/s", "Throughput relative to raw forward"], rows
+    ))
+    print(f"\nThe raw forward runs the fitted module on batches of "
+          f"{PREDICT_BATCH_SIZE} rows and keeps the logits; `predict` adds input "
+          "validation, label decoding and stacking, `predict_proba` a float64 "
+          f"softmax. Medians of {max(repeats, 5)} interleaved calls.\n")
+    return raw / medians["est.predict(X)"], est, X
+
+
+def single_row_latency(est, X, n_calls):
+    """Median latency of est.predict on one row, next to the raw module call."""
+    print("## Single-row predict latency of (d)\n")
+    module = est.net_.module_
+    row, row_t = X[:1], torch.from_numpy(X[:1])
+
+    def raw_forward():
+        with torch.inference_mode():
+            module(row_t)
+
+    latencies = {}
+    for name, call in [("est.predict(X[:1])", lambda: est.predict(row)),
+                       ("Raw module forward of 1 row", raw_forward)]:
+        for _ in range(20):  # warm-up
+            call()
+        latencies[name] = [timed(call) * 1000 for _ in range(n_calls)]
+    rows = [
+        [name, f"{statistics.median(t):.3f}", f"{np.percentile(t, 90):.3f}"]
+        for name, t in latencies.items()
+    ]
+    print(markdown_table(["Call", "Median (ms)", "p90 (ms)"], rows))
+    print(f"\n{n_calls} calls each, after 20 warm-up calls.\n")
+    return statistics.median(latencies["est.predict(X[:1])"])
+
+
+def _worker_threads():
+    """Thread settings seen inside a joblib worker."""
+    return torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+
+
+def grid_search_speedup(n_samples, epochs, repeats):
+    """GridSearchCV wall time over (d) at n_jobs=1 and n_jobs=2."""
+    print("## GridSearchCV over (d): n_jobs=1 vs n_jobs=2\n")
+    X, y = make_data(n_samples)
+    grid = {"lr": [1e-3, 3e-3], "weight_decay": [0.0, 1e-4]}
+
+    def search(n_jobs):
+        GridSearchCV(
+            make_estimator(epochs), grid, cv=3, n_jobs=n_jobs, refit=False,
+            error_score="raise",
+        ).fit(X, y)
+
+    cold = timed(search, 2)  # starts the loky workers, which import torch
+    times = {1: [], 2: []}
+    for _ in range(repeats):
+        for n_jobs in times:
+            times[n_jobs].append(timed(search, n_jobs))
+    workers = sorted(set(Parallel(n_jobs=2)(delayed(_worker_threads)() for _ in range(4))))
+    median_1, median_2 = (statistics.median(times[k]) for k in (1, 2))
+    rows = [
+        ["n_jobs=1", f"{median_1:.2f}", "1.00×"],
+        ["n_jobs=2 (warm workers)", f"{median_2:.2f}", f"{median_1 / median_2:.2f}×"],
+        ["n_jobs=2, first call (starts workers)", f"{cold:.2f}",
+         f"{median_1 / cold:.2f}×"],
+    ]
+    print(markdown_table(["Setting", "Wall time (s)", "Speed-up over n_jobs=1"], rows))
+    print(f"\n4 candidates × 3-fold CV = 12 fits on n={n_samples:,}, {epochs} epochs, "
+          "refit=False. Parent process: torch.set_num_threads(1) and "
+          "threadpool_limits(1). The workers are joblib's default loky processes, "
+          "not pinned by this script; observed in them "
+          f"(torch.get_num_threads(), OMP_NUM_THREADS): {workers}. Medians of "
+          f"{repeats} interleaved runs after the first n_jobs=2 call.\n")
+    return median_1 / median_2
+
+
+def print_targets(fit_times, sizes, predict_ratio, latency_ms, grid_speedup):
+    """The project's speed targets, and whether this run met them."""
+    checks = []
+    for n, limit in ((2_000, 1.3), (100_000, 1.10)):
+        if n in sizes:
+            ratio = fit_times[n]["d"] / fit_times[n]["a"]
+            checks.append([f"fit (d)/(a), n={n:,}", f"{ratio:.2f}×", f"≤ {limit}×",
+                           ratio <= limit])
+    for n in sizes:
+        speedup = fit_times[n]["b"] / fit_times[n]["d"]
+        checks.append([f"fit (b)/(d), n={n:,}", f"{speedup:.2f}×", "≥ 1.6×",
+                       speedup >= 1.6])
+    checks += [
+        ["predict throughput / raw forward", f"{predict_ratio:.2f}×", "≥ 0.9×",
+         predict_ratio >= 0.9],
+        ["single-row predict", f"{latency_ms:.3f} ms", "≤ 1 ms", latency_ms <= 1],
+        ["GridSearchCV n_jobs=2 speed-up", f"{grid_speedup:.2f}×", "≥ 1.6×",
+         grid_speedup >= 1.6],
+    ]
+    print("## Targets\n")
+    print(markdown_table(
+        ["Metric", "Measured", "Target", "Met"],
+        [row[:3] + ["yes" if row[3] else "**no**"] for row in checks],
+    ))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few epochs: a smoke test (< 1 minute)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="interleaved repetitions per timing (default: 3, "
+                             "or 1 with --quick)")
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.quick else 3)
+    if args.quick:
+        epochs, sizes, scaling_sizes = 2, [2_000], [10_000]
+        n_predict, n_latency_calls, n_grid, grid_epochs = 10_000, 50, 1_000, 2
+    else:
+        epochs, sizes, scaling_sizes = 10, [2_000, 100_000], [10_000, 100_000, 1_000_000]
+        n_predict, n_latency_calls, n_grid, grid_epochs = 100_000, 200, 5_000, 5
+
+    with pinned_threads():
+        print_header(args, repeats, epochs)
+        fit_times = compare_contenders(sizes, epochs, repeats)
+        scaling_series(scaling_sizes, epochs)
+        predict_ratio, est, X = predict_throughput(n_predict, repeats)
+        latency_ms = single_row_latency(est, X, n_latency_calls)
+        grid_speedup = grid_search_speedup(n_grid, grid_epochs, repeats)
+        print_targets(fit_times, sizes, predict_ratio, latency_ms, grid_speedup)
+
+
+if __name__ == "__main__":
+    main()
