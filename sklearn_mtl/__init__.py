@@ -5,9 +5,20 @@ targets at once (classification and regression mixed, labels possibly
 missing), behind scikit-learn's estimator API.
 """
 
+from ._display import TrainingHistoryDisplay
 from ._estimator import MultiTaskNetEstimator
+from ._persistence import load, save
+from ._scorer import make_task_scorer
 from ._task import Task
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["MultiTaskNetEstimator", "Task", "__version__"]
+__all__ = [
+    "MultiTaskNetEstimator",
+    "Task",
+    "TrainingHistoryDisplay",
+    "__version__",
+    "load",
+    "make_task_scorer",
+    "save",
+]

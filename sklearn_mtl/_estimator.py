@@ -1,12 +1,12 @@
 """The :class:`MultiTaskNetEstimator`: one network, several targets, scikit-learn's API."""
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from scipy.special import softmax
-from skorch.callbacks import EarlyStopping
 from sklearn.base import _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._network import ACTIVATIONS, MaskedMultiTaskLoss, MultiTaskNetwork
 from ._targets import (
+    check_warm_start_labels,
     fit_target,
     infer_kind,
     labelled_values,
@@ -23,7 +24,14 @@ from ._targets import (
     stack_predictions,
 )
 from ._task import Task, check_layer_sizes, check_task_list, resolve_task
-from ._training import HoldoutSplit, MultiTaskNet, TensorBatchIterator, TensorDataset
+from ._training import (
+    HoldoutSplit,
+    MultiTaskNet,
+    StopEarly,
+    TensorBatchIterator,
+    TensorDataset,
+    torch_threads,
+)
 
 # Rows per forward pass at prediction time: large enough to amortize Python
 # overhead, small enough to bound activation memory.
@@ -103,6 +111,13 @@ class MultiTaskNetEstimator(_BaseComposition):
     tol : float, default=1e-4
         Minimum decrease of the validation loss that counts as improvement.
 
+    warm_start : bool, default=False
+        When fitted already, continue training the fitted network for
+        ``max_epochs`` more epochs on the new data, with the current ``lr``
+        and task weights, instead of starting afresh. The tasks, their label
+        encoding and the network's architecture must be unchanged. After an
+        interrupted fit, this resumes training.
+
     callbacks : list of skorch callbacks or (name, callback) tuples, \
             default=None
         Extra skorch callbacks, copied at each fit and passed to the net.
@@ -110,6 +125,16 @@ class MultiTaskNetEstimator(_BaseComposition):
     device : str or torch.device, default="cpu"
         Where to train and predict, e.g. ``"cuda"``. The data are moved to
         the device once per fit.
+
+    num_threads : int or None, default=1
+        Number of CPU threads torch uses inside ``fit``, ``predict`` and
+        ``score`` (set with :func:`torch.set_num_threads` and restored
+        afterwards). One thread is as fast as several for the small networks
+        typical of tabular data, avoids oversubscribing the cores when a
+        search runs fits in parallel (``GridSearchCV(n_jobs=...)``), and
+        makes results independent of the machine's core count. Raise it for
+        one large network on a many-core machine; None keeps torch's current
+        setting.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch shuffling and the
@@ -197,8 +222,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
         "callbacks": [list, None],
         "device": [str, torch.device],
+        "num_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -219,8 +246,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        warm_start=False,
         callbacks=None,
         device="cpu",
+        num_threads=1,
         random_state=None,
         verbose=0,
     ):
@@ -237,8 +266,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.warm_start = warm_start
         self.callbacks = callbacks
         self.device = device
+        self.num_threads = num_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -319,7 +350,8 @@ class MultiTaskNetEstimator(_BaseComposition):
             raise
 
     def _fit(self, X, y):
-        X = self._validate_X(X, reset=True)
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        X = self._validate_X(X, reset=not warm)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -334,35 +366,95 @@ class MultiTaskNetEstimator(_BaseComposition):
             columns = self._match_columns(columns, column_names, tasks)
 
         resolved, targets, codes = [], [], []
-        for (name, task), column in zip(tasks, columns):
+        for j, ((name, task), column) in enumerate(zip(tasks, columns)):
             values, missing, is_categorical = labelled_values(column)
             kind = task.kind
             if kind == "auto" and len(values):
                 kind = infer_kind(values, is_categorical)
             resolved_task = resolve_task(name, task, kind)
-            target = fit_target(name, resolved_task.kind, values)
+            if warm:  # keep the label encoding the network was trained with
+                target = self._targets_[j]
+                check_warm_start_labels(name, target, values)
+            else:
+                target = fit_target(name, resolved_task.kind, values)
             resolved.append((name, resolved_task))
             targets.append(target)
             codes.append(target.encode(values, missing))
 
         rng = check_random_state(self.random_state)
         torch_seed, *data_seeds = rng.randint(np.iinfo(np.int32).max, size=3).tolist()
-        self.net_ = self._build_net(resolved, targets, X.shape[1], *data_seeds)
-        X_t = torch.as_tensor(X, device=self.net_.device)
-        y_t = torch.as_tensor(np.column_stack(codes), device=self.net_.device)
+        if warm:
+            net = self._continue_net(resolved, *data_seeds)
+        else:
+            net = self._build_net(resolved, targets, X.shape[1], *data_seeds)
+        X_t = torch.as_tensor(X, device=net.device)
+        y_t = torch.as_tensor(np.column_stack(codes), device=net.device)
         # Seed torch's global generator (weights, dropout) inside a fork so that
         # fitting leaves the caller's random state untouched.
-        with torch.random.fork_rng(devices=self._rng_devices()):
+        with (
+            torch.random.fork_rng(devices=self._rng_devices()),
+            torch_threads(self.num_threads),
+        ):
             torch.manual_seed(torch_seed)
-            self.net_.fit(TensorDataset(X_t, y_t), y=None)
+            if warm:
+                net.partial_fit(TensorDataset(X_t, y_t), y=None, epochs=self.max_epochs)
+            else:
+                net.fit(TensorDataset(X_t, y_t), y=None)
+        if net._interrupted:
+            if not net.history:
+                raise KeyboardInterrupt  # interrupted before any epoch finished
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt); the model keeps the "
+                f"weights of epoch {len(net.history)}, the last one that finished. "
+                "Fit again with warm_start=True to continue training.",
+                UserWarning,
+                stacklevel=3,
+            )
 
+        self.net_ = net
         self.tasks_ = resolved
         self.task_names_ = [name for name, _ in resolved]
         self.classes_ = [getattr(target, "classes", None) for target in targets]
-        self.n_iter_ = len(self.net_.history)
+        self.n_iter_ = len(net.history)
         self._targets_ = targets
         self._y_1d_ = y_1d
         return self
+
+    def _continue_net(self, tasks, shuffle_seed, split_seed):
+        """The fitted net, checked against ``tasks`` and set up for more epochs."""
+        fitted = [(name, task.kind, task.loss, task.head_sizes) for name, task in self.tasks_]
+        current = [(name, task.kind, task.loss, task.head_sizes) for name, task in tasks]
+        module_params = {
+            "trunk_sizes": check_layer_sizes(self.trunk_sizes, "trunk_sizes"),
+            "activation": self.activation,
+            "dropout": self.dropout,
+        }
+        changed = [
+            key
+            for key, value in module_params.items()
+            if self.net_.get_params()[f"module__{key}"] != value
+        ]
+        if fitted != current or changed:
+            raise ValueError(
+                "warm_start=True continues training the fitted network, but "
+                f"{'the tasks' if fitted != current else ', '.join(changed)} changed "
+                "since it was fitted. Set warm_start=False to fit a new network."
+            )
+        net = self.net_
+        net.set_params(lr=self.lr, verbose=self.verbose, callbacks=self._callbacks())
+        net.initialize_callbacks()
+        net.set_params(callbacks__print_log__sink=self._log_sink())
+        # A plain attribute: skorch's set_params can't take iterator arguments
+        # on an initialized net.
+        net.iterator_train__seed = shuffle_seed
+        if net.train_split is not None:
+            net.train_split.seed = split_seed
+        net.criterion_.weights = torch.as_tensor(
+            [task.weight for _, task in tasks], dtype=torch.float32, device=net.device
+        )
+        for group in net.optimizer_.param_groups:
+            group["lr"] = self.lr
+        return net
 
     def _build_net(self, tasks, targets, n_features, shuffle_seed, split_seed):
         device = torch.device(self.device)
@@ -384,23 +476,9 @@ class MultiTaskNetEstimator(_BaseComposition):
                 f"{sorted(ACTIVATIONS)} or a torch.nn.Module class, got "
                 f"{self.activation!r}."
             )
-        callbacks = copy.deepcopy(list(self.callbacks or []))
         train_split = None
         if self.early_stopping:
             train_split = HoldoutSplit(self.validation_fraction, split_seed)
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="abs",
-                        load_best=True,
-                        sink=print if self.verbose else _silent,
-                    ),
-                )
-            )
         return MultiTaskNet(
             module=MultiTaskNetwork,
             module__n_features=n_features,
@@ -425,11 +503,35 @@ class MultiTaskNetEstimator(_BaseComposition):
             iterator_train__seed=shuffle_seed,
             iterator_valid=TensorBatchIterator,
             train_split=train_split,
-            callbacks=callbacks,
+            callbacks=self._callbacks(),
+            callbacks__print_log__sink=self._log_sink(),
             device=device,
             verbose=self.verbose,
             task_names=[name for name, _ in tasks],
         )
+
+    def _callbacks(self):
+        """Copies of the user's callbacks, plus early stopping when asked for."""
+        callbacks = copy.deepcopy(list(self.callbacks or []))
+        if self.early_stopping:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    StopEarly(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="abs",
+                        load_best=True,
+                        sink=self._log_sink(),
+                    ),
+                )
+            )
+        return callbacks
+
+    def _log_sink(self):
+        # skorch's loggers only honour verbose=0 when their sink is print itself.
+        return _print if self.verbose else _silent
 
     def _rng_devices(self):
         device = torch.device(self.device)
@@ -507,7 +609,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         module.eval()
         outputs = [[] for _ in self.task_names_]
         X = torch.from_numpy(X)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.num_threads):
             for start in range(0, len(X), _PREDICT_BATCH_SIZE):
                 batch = X[start : start + _PREDICT_BATCH_SIZE].to(device)
                 for task_outputs, out in zip(outputs, module(batch)):
@@ -617,5 +719,12 @@ class MultiTaskNetEstimator(_BaseComposition):
         return float(np.mean(scores)) if scores else np.nan
 
 
+# Log sinks: module-level functions rather than a lambda or a reference to the
+# builtin print, so that a fitted net pickles anywhere (Ray, for one, replaces
+# builtins.print in its workers).
+def _print(*args, **kwargs):
+    print(*args, **kwargs)
+
+
 def _silent(*args, **kwargs):
-    """A print sink that prints nothing (picklable, unlike a lambda)."""
+    pass

@@ -225,6 +225,20 @@ def fit_target(name, kind, values):
     return target_class.from_labels(name, values)
 
 
+def check_warm_start_labels(name, target, values):
+    """Raise if ``values`` hold labels that ``target`` (fitted earlier) can't encode."""
+    if isinstance(target, ClassificationTarget):
+        unseen = np.setdiff1d(values, target.classes)
+        if len(unseen):
+            raise ValueError(
+                f"Task {name!r} has labels {unseen.tolist()} that the fitted network "
+                f"has no output for (its classes are {target.classes.tolist()}). "
+                "Set warm_start=False to fit a new network."
+            )
+    else:
+        RegressionTarget.from_labels(name, values)  # same checks as a first fit
+
+
 def stack_predictions(columns):
     """Stack per-task prediction columns, keeping a common dtype or using object."""
     kinds = {col.dtype.kind for col in columns}

@@ -13,10 +13,29 @@ module supplies what makes it fast and multi-task aware:
 """
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
+
+
+@contextmanager
+def torch_threads(n_threads):
+    """Run a block with ``n_threads`` torch CPU threads, then restore the setting.
+
+    ``None`` leaves torch's setting alone.
+    """
+    previous = torch.get_num_threads()
+    if n_threads is None or n_threads == previous:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -133,6 +152,26 @@ class MultiTaskNet(NeuralNet):
         super().on_epoch_begin(net, **kwargs)
         self._task_totals = {}
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch ends training quietly on KeyboardInterrupt, wherever it
+        # struck. Roll the module back to the end of the last finished epoch,
+        # so that the interrupted model is one that was actually trained.
+        self._interrupted = self._stopped_early = False
+        self._finished_epoch_state = self._module_state() if self.history else None
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except KeyboardInterrupt:
+            if self._stopped_early:
+                raise  # skorch's way to end training: not an interruption
+            self._interrupted = True
+            if self._finished_epoch_state is not None:
+                self.module_.load_state_dict(self._finished_epoch_state)
+            if self.history and "train_loss" not in self.history[-1]:
+                del self.history[-1]  # the unfinished epoch
+            raise
+        finally:
+            self._finished_epoch_state = None  # don't pickle a copy of the weights
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         sums, counts = self.criterion_.task_sums(y_pred, y_true)
         totals = getattr(self, "_task_totals", {})
@@ -140,6 +179,9 @@ class MultiTaskNet(NeuralNet):
         totals[training] = (prev_sums + sums.detach(), prev_counts + counts)
         self._task_totals = totals
         return self.criterion_.combine(sums, counts)
+
+    def _module_state(self):
+        return {key: value.detach().clone() for key, value in self.module_.state_dict().items()}
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
@@ -151,9 +193,25 @@ class MultiTaskNet(NeuralNet):
                 self.history.record(f"{prefix}_loss_{name}", mean)
                 if count and not math.isfinite(mean):
                     diverged.append(name)
+        self._finished_epoch_state = self._module_state()
         if diverged:
             raise ValueError(
                 f"Training diverged in epoch {len(self.history)}: the loss of "
                 f"task(s) {sorted(set(diverged))} is not finite. Lower the learning "
                 f"rate (lr={self.lr}) or standardize X (e.g. with StandardScaler)."
             )
+
+
+class StopEarly(EarlyStopping):
+    """skorch's ``EarlyStopping``, telling :class:`MultiTaskNet` that it stopped.
+
+    skorch ends training by raising ``KeyboardInterrupt``; the flag lets the
+    net tell that apart from a user's interruption.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            net._stopped_early = True
+            raise

@@ -1,0 +1,629 @@
+"""Save and load a fitted estimator as data, never as pickled code.
+
+One `safetensors <https://huggingface.co/docs/safetensors>`_ file holds the
+network's weights as tensors and, in its header's metadata, a JSON document
+with everything else: the estimator's parameters, the resolved tasks, the
+label codecs (class labels, regression mean and scale), the feature names and
+the training history. Loading parses JSON and raw tensors only; torch classes
+(optimizer, activation) are stored by name and resolved only within
+``torch.optim`` and ``torch.nn``. Unlike :mod:`pickle`, a tampered file
+therefore cannot run code when it is loaded.
+"""
+
+import json
+import os
+import re
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
+
+from ._estimator import MultiTaskNetEstimator
+from ._targets import ClassificationTarget, RegressionTarget
+from ._task import Task, check_task_list, resolve_task
+
+_FORMAT = "sklearn_mtl"
+_FORMAT_VERSION = "1"
+# torch classes a file may name, and the base class each must derive from
+_TORCH_NAMESPACES = {
+    "activation": (torch.nn, torch.nn.Module),
+    "optimizer": (torch.optim, torch.optim.Optimizer),
+}
+_CLASS_DTYPE = re.compile(r"[<>|=]?[biufU]\d+")
+
+
+def _import_safetensors(caller):
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise ImportError(
+            f"{caller} requires safetensors, which is not installed. Install it "
+            "with `pip install safetensors` (or "
+            "`pip install sklearn-mtl[persistence]`)."
+        ) from None
+    return safetensors
+
+
+# -- encoding: Python objects -> JSON data ----------------------------------
+
+
+def _encode_value(value, what):
+    """A parameter value as JSON data, or a ValueError naming ``what``."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, (tuple, list)) and all(
+        isinstance(v, Integral) and not isinstance(v, (bool, np.bool_)) for v in value
+    ):
+        return [int(v) for v in value]
+    raise ValueError(
+        f"Cannot save {what}={value!r}: save() stores parameters as plain data "
+        "(numbers, strings, tuples of ints, torch.nn/torch.optim classes). Set a "
+        "plain value, or use pickle or joblib if you trust whoever loads the file."
+    )
+
+
+def _encode_params(est):
+    params = {}
+    for name, value in est.get_params(deep=False).items():
+        if name == "tasks":
+            params[name] = None if value is None else _encode_tasks(value)
+        elif name in _TORCH_NAMESPACES and isinstance(value, type):
+            namespace, _ = _TORCH_NAMESPACES[name]
+            if getattr(namespace, value.__name__, None) is not value:
+                raise ValueError(
+                    f"Cannot save {name}={value!r}: save() stores torch classes by "
+                    f"name and only those of {namespace.__name__}. Use a "
+                    f"{namespace.__name__} class, or pickle/joblib for custom ones."
+                )
+            params[name] = {"torch_class": f"{namespace.__name__}.{value.__name__}"}
+        elif name == "callbacks":
+            if value:
+                raise ValueError(
+                    f"Cannot save callbacks={value!r}: callbacks are code, which "
+                    "save() does not store. Refit with callbacks=None to save the "
+                    "model, or use pickle/joblib."
+                )
+            params[name] = None
+        elif name == "device":
+            params[name] = str(value)
+        elif name == "random_state":
+            if value is not None and not (
+                isinstance(value, Integral) and not isinstance(value, bool)
+            ):
+                raise ValueError(
+                    f"Cannot save random_state={value!r}: only an int or None can "
+                    "be stored. Call set_params(random_state=<int>) before saving."
+                )
+            params[name] = None if value is None else int(value)
+        else:
+            params[name] = _encode_value(value, name)
+    return params
+
+
+def _encode_tasks(tasks):
+    encoded = []
+    for name, task in tasks:
+        params = task.get_params(deep=False).items()
+        encoded.append([name, {k: _encode_value(v, f"{name}__{k}") for k, v in params}])
+    return encoded
+
+
+def _encode_classes(name, classes):
+    kind = classes.dtype.kind
+    if kind in "biufU":
+        return {"dtype": classes.dtype.str, "values": classes.tolist()}
+    if kind == "O" and all(isinstance(c, str) for c in classes):
+        return {"dtype": "object", "values": [str(c) for c in classes]}
+    raise ValueError(
+        f"Cannot save task {name!r}: its class labels {classes!r} are not all "
+        "strings, numbers or booleans. Encode the labels as strings or numbers."
+    )
+
+
+def _encode_target(name, target):
+    if isinstance(target, ClassificationTarget):
+        return {"classes": _encode_classes(name, target.classes)}
+    return {"mean": float(target.mean), "scale": float(target.scale)}
+
+
+def _encode_history(history):
+    def default(value):
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"{value!r} of type {type(value).__name__}")
+
+    entries = [
+        {key: value for key, value in epoch.items() if key != "batches"}
+        for epoch in history.to_list()
+    ]
+    try:
+        return json.loads(json.dumps(entries, default=default))
+    except TypeError as exc:
+        raise ValueError(
+            f"Cannot save the training history: it holds a value that is not "
+            f"plain data ({exc})."
+        ) from None
+
+
+def _plain(value, what):
+    """Nested numbers, strings, booleans and None as JSON data (tuples as lists)."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v, what) for v in value]
+    raise ValueError(
+        f"Cannot save {what}: it holds {value!r}, which is not plain data."
+    )
+
+
+def _split_optimizer_state(optimizer):
+    """The optimizer's state as (tensors by name, JSON data)."""
+    state_dict = optimizer.state_dict()
+    tensors, state = {}, {}
+    for index, param_state in state_dict["state"].items():
+        state[str(index)] = {}
+        for key, value in param_state.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                state[str(index)][key] = _plain(value, "the optimizer's state")
+    what = "the optimizer's parameters"
+    groups = [
+        {key: _plain(value, what) for key, value in group.items()}
+        for group in state_dict["param_groups"]
+    ]
+    return tensors, {"state": state, "param_groups": groups}
+
+
+def _encode_estimator(est):
+    net = est.net_
+    train_split = getattr(net, "train_split", None)
+    return {
+        "params": _encode_params(est),
+        "tasks_": _encode_tasks(est.tasks_),
+        "targets_": [
+            _encode_target(name, target)
+            for name, target in zip(est.task_names_, est._targets_, strict=True)
+        ],
+        "n_features_in_": int(est.n_features_in_),
+        "feature_names_in_": (
+            [str(f) for f in est.feature_names_in_]
+            if hasattr(est, "feature_names_in_")
+            else None
+        ),
+        "y_1d": bool(est._y_1d_),
+        "n_iter_": int(est.n_iter_),
+        "history": _encode_history(net.history),
+        "shuffle_seed": int(net.iterator_train__seed),
+        "split_seed": int(getattr(train_split, "seed", 0)),
+    }
+
+
+def save(estimator, path):
+    """Save a fitted estimator to a file, as data only.
+
+    The file is a `safetensors <https://huggingface.co/docs/safetensors>`_
+    file: the network's weights are its tensors, and the parameters, the
+    resolved tasks, the class labels and regression scales, the feature
+    names and the per-epoch training history (without per-batch entries)
+    are JSON in its header. :func:`load` reads it back without unpickling
+    anything, so, unlike a pickle, a file from an untrusted source cannot
+    run code when loaded. Requires the ``safetensors`` package.
+
+    Parameters
+    ----------
+    estimator : MultiTaskNetEstimator
+        The fitted estimator. Its parameters must be plain data: numbers,
+        strings, tuples of ints, ``callbacks=None``, ``random_state`` an int
+        or None, and ``optimizer``/``activation`` a name or a class of
+        ``torch.optim``/``torch.nn``.
+
+    path : str or path-like
+        Where to write the file, conventionally ending in ``.safetensors``.
+        An existing file is overwritten.
+
+    Raises
+    ------
+    ValueError
+        If a parameter cannot be stored as data (custom callbacks, a custom
+        optimizer or activation class, a ``RandomState`` instance).
+
+    See Also
+    --------
+    load : Load an estimator saved by this function.
+
+    Notes
+    -----
+    The optimizer's state is saved too, so that a loaded estimator with
+    ``warm_start=True`` continues training where the saved one stopped.
+    To save a whole
+    :class:`~sklearn.pipeline.Pipeline`, use pickle or joblib, or save the
+    preprocessing separately.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sklearn_mtl
+    >>> from sklearn_mtl import MultiTaskNetEstimator
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(50, 3))
+    >>> est = MultiTaskNetEstimator(max_epochs=2, random_state=0).fit(X, X[:, :2])
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.safetensors"
+    >>> sklearn_mtl.save(est, path)
+    >>> loaded = sklearn_mtl.load(path)
+    >>> bool(np.array_equal(loaded.predict(X), est.predict(X)))
+    True
+    """
+    safetensors = _import_safetensors("sklearn_mtl.save")
+    if not isinstance(estimator, MultiTaskNetEstimator):
+        raise TypeError(
+            "save() stores a fitted MultiTaskNetEstimator, got "
+            f"{type(estimator).__name__}. For a Pipeline, use pickle or joblib, or "
+            "save its final step and the preprocessing separately."
+        )
+    check_is_fitted(estimator)
+    document = _encode_estimator(estimator)
+    tensors, document["optimizer_state"] = _split_optimizer_state(
+        estimator.net_.optimizer_
+    )
+    for name, tensor in estimator.net_.module_.state_dict().items():
+        tensors[f"module.{name}"] = tensor.detach().cpu().contiguous()
+    metadata = {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "estimator": json.dumps(document),
+    }
+    safetensors.torch.save_file(tensors, os.fspath(path), metadata=metadata)
+
+
+# -- decoding: JSON data -> Python objects, validating as we go ---------------
+
+
+def _expect(condition, what):
+    if not condition:
+        raise ValueError(f"The model file is invalid: {what}.")
+
+
+def _decode_value(value, what):
+    if isinstance(value, list):
+        _expect(
+            all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+            f"{what} must be a list of ints",
+        )
+        return tuple(value)
+    _expect(
+        value is None or isinstance(value, (bool, int, float, str)),
+        f"{what} must be a number, string or null",
+    )
+    return value
+
+
+def _resolve_torch_class(name, value):
+    namespace, base = _TORCH_NAMESPACES[name]
+    qualname = value.get("torch_class")
+    _expect(isinstance(qualname, str), f"{name} names no torch class")
+    module, _, attr = qualname.rpartition(".")
+    cls = getattr(namespace, attr, None) if module == namespace.__name__ else None
+    _expect(
+        attr.isidentifier()
+        and not attr.startswith("_")
+        and isinstance(cls, type)
+        and issubclass(cls, base),
+        f"{name} must be a {base.__name__} class of {namespace.__name__}, got "
+        f"{qualname!r}",
+    )
+    return cls
+
+
+def _decode_tasks(tasks, what):
+    _expect(isinstance(tasks, list) and tasks, f"{what} must be a non-empty list")
+    decoded = []
+    for item in tasks:
+        _expect(
+            isinstance(item, list)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and isinstance(item[1], dict),
+            f"each of {what} must be a [name, parameters] pair",
+        )
+        name, params = item
+        params = {k: _decode_value(v, f"{name}__{k}") for k, v in params.items()}
+        try:
+            decoded.append((name, Task(**params)))
+        except TypeError as exc:
+            raise ValueError(
+                f"The model file is invalid: task {name!r}: {exc}."
+            ) from None
+    try:
+        return check_task_list(decoded, MultiTaskNetEstimator().get_params(deep=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"The model file is invalid: {exc}") from None
+
+
+def _decode_params(params, device):
+    _expect(isinstance(params, dict), "params must be a mapping")
+    decoded = {}
+    for name, value in params.items():
+        if name == "tasks":
+            decoded[name] = None if value is None else _decode_tasks(value, "tasks")
+        elif name in _TORCH_NAMESPACES and isinstance(value, dict):
+            decoded[name] = _resolve_torch_class(name, value)
+        else:
+            decoded[name] = _decode_value(value, name)
+    if device is not None:
+        decoded["device"] = device
+    try:
+        est = MultiTaskNetEstimator(**decoded)
+    except TypeError as exc:
+        raise ValueError(
+            f"The model file is invalid or from an incompatible version: {exc}."
+        ) from None
+    try:
+        est._validate_params()
+    except InvalidParameterError as exc:
+        raise ValueError(f"The model file is invalid: {exc}") from None
+    return est
+
+
+def _decode_classes(name, classes):
+    _expect(isinstance(classes, dict), f"task {name!r} has no class labels")
+    dtype, values = classes.get("dtype"), classes.get("values")
+    _expect(
+        isinstance(values, list) and len(values) >= 2,
+        f"task {name!r} needs a list of at least 2 class labels",
+    )
+    if dtype == "object":
+        _expect(
+            all(isinstance(v, str) for v in values),
+            f"task {name!r}'s object class labels must be strings",
+        )
+        return np.array(values, dtype=object)
+    _expect(
+        isinstance(dtype, str) and _CLASS_DTYPE.fullmatch(dtype),
+        f"task {name!r} has an unsupported class dtype {dtype!r}",
+    )
+    _expect(
+        all(isinstance(v, (bool, int, float, str)) for v in values),
+        f"task {name!r}'s class labels must be numbers, booleans or strings",
+    )
+    try:
+        return np.array(values, dtype=np.dtype(dtype))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(
+            f"The model file is invalid: task {name!r}'s class labels: {exc}."
+        ) from None
+
+
+def _decode_targets(targets, tasks):
+    _expect(
+        isinstance(targets, list) and len(targets) == len(tasks),
+        "there must be one label codec per task",
+    )
+    decoded = []
+    for (name, task), target in zip(tasks, targets, strict=True):
+        _expect(isinstance(target, dict), f"task {name!r} has no label codec")
+        if task.kind == "classification":
+            classes = _decode_classes(name, target.get("classes"))
+            decoded.append(ClassificationTarget(classes))
+        else:
+            mean, scale = target.get("mean"), target.get("scale")
+            _expect(
+                all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool)
+                    for v in (mean, scale)
+                ),
+                f"task {name!r} needs a numeric mean and scale",
+            )
+            decoded.append(RegressionTarget(float(mean), float(scale)))
+    return decoded
+
+
+def _decode_history(history):
+    _expect(
+        isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history),
+        "history must be a list of mappings",
+    )
+    return History(history)
+
+
+def _load_optimizer_state(optimizer, data, tensors):
+    _expect(
+        isinstance(data, dict)
+        and isinstance(data.get("state"), dict)
+        and isinstance(data.get("param_groups"), list)
+        and all(isinstance(group, dict) for group in data["param_groups"]),
+        "the optimizer's state must hold a state mapping and a list of groups",
+    )
+    state = {}
+    for index, values in data["state"].items():
+        _expect(
+            index.isdigit() and isinstance(values, dict),
+            "the optimizer's state must map parameter indices to mappings",
+        )
+        state[int(index)] = dict(values)
+    for name, tensor in tensors.items():
+        _, index, key = name.split(".", 2)
+        _expect(int(index) in state, f"the optimizer tensor {name!r} has no parameter")
+        state[int(index)][key] = tensor
+    groups = [
+        {
+            key: tuple(value) if isinstance(value, list) and key != "params" else value
+            for key, value in group.items()
+        }
+        for group in data["param_groups"]
+    ]
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"The model file is invalid: its optimizer state does not fit ({exc})."
+        ) from None
+
+
+def _read_file(path):
+    """The JSON document and the tensors of a model file, parsed as data."""
+    safetensors = _import_safetensors("sklearn_mtl.load")
+    try:
+        with safetensors.safe_open(os.fspath(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as exc:  # safetensors' own error types vary by version
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a sklearn_mtl model file: it could not be "
+            f"read as safetensors ({exc}). Only files written by sklearn_mtl.save "
+            "can be loaded."
+        ) from None
+    _expect(
+        metadata.get("format") == _FORMAT,
+        "it was not written by sklearn_mtl.save (no sklearn_mtl metadata)",
+    )
+    version = metadata.get("format_version")
+    _expect(
+        version == _FORMAT_VERSION,
+        f"its format version {version!r} is not supported (this sklearn_mtl reads "
+        f"version {_FORMAT_VERSION})",
+    )
+    try:
+        document = json.loads(metadata.get("estimator", ""))
+    except ValueError as exc:
+        raise ValueError(
+            f"The model file is invalid: its estimator metadata is not JSON ({exc})."
+        ) from None
+    _expect(isinstance(document, dict), "its estimator metadata must be a mapping")
+    return document, tensors
+
+
+def load(path, *, device=None):
+    """Load an estimator saved by :func:`save`.
+
+    Only data is read: JSON and raw tensors, never pickles. Torch classes
+    named in the file are looked up in ``torch.optim`` and ``torch.nn`` only.
+    The loaded estimator predicts exactly like the saved one (``predict``
+    and ``predict_proba``, with the same feature names), and its
+    ``net_.history`` holds the per-epoch training history.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+
+    device : str or torch.device, default=None
+        Where to load the network, e.g. ``"cpu"`` for a model trained on a
+        GPU; also becomes the estimator's ``device`` parameter. None keeps
+        the saved ``device``.
+
+    Returns
+    -------
+    estimator : MultiTaskNetEstimator
+        The fitted estimator.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid model file written by :func:`save`,
+        e.g. a pickle or a tampered file.
+
+    See Also
+    --------
+    save : Save a fitted estimator.
+
+    Examples
+    --------
+    See :func:`save`.
+    """
+    document, tensors = _read_file(path)
+    est = _decode_params(document.get("params"), device)
+    tasks = _decode_tasks(document.get("tasks_"), "tasks_")
+    _expect(
+        all(task.kind in ("classification", "regression") for _, task in tasks),
+        "each fitted task must be a classification or a regression task",
+    )
+    try:  # make the losses concrete, checking that they fit the kinds
+        tasks = [(name, resolve_task(name, task, task.kind)) for name, task in tasks]
+    except ValueError as exc:
+        raise ValueError(f"The model file is invalid: {exc}") from None
+    targets = _decode_targets(document.get("targets_"), tasks)
+    n_features = document.get("n_features_in_")
+    _expect(
+        isinstance(n_features, int) and n_features >= 1,
+        "n_features_in_ must be a positive int",
+    )
+    feature_names = document.get("feature_names_in_")
+    _expect(
+        feature_names is None
+        or (
+            isinstance(feature_names, list)
+            and len(feature_names) == n_features
+            and all(isinstance(f, str) for f in feature_names)
+        ),
+        "feature_names_in_ must be null or one string per feature",
+    )
+    seeds = [document.get("shuffle_seed"), document.get("split_seed")]
+    n_iter = document.get("n_iter_")
+    _expect(
+        all(isinstance(v, int) and not isinstance(v, bool) for v in [*seeds, n_iter]),
+        "n_iter_ and the seeds must be ints",
+    )
+    history = _decode_history(document.get("history"))
+
+    torch_device = torch.device(est.device)
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"The model was saved with device={est.device!r}, but no CUDA device is "
+            "available here. Load it on the CPU with load(path, device='cpu')."
+        )
+    # Rebuild the network exactly as fit does, then put the saved weights in.
+    net = est._build_net(tasks, targets, n_features, *seeds)
+    with torch.random.fork_rng(devices=est._rng_devices()):
+        net.initialize()  # random initial weights, overwritten below
+    module_tensors = {
+        name.removeprefix("module."): tensor
+        for name, tensor in tensors.items()
+        if name.startswith("module.")
+    }
+    optimizer_tensors = {
+        name: tensor
+        for name, tensor in tensors.items()
+        if name.startswith("optimizer.") and name.count(".") >= 2
+    }
+    _expect(
+        len(module_tensors) + len(optimizer_tensors) == len(tensors),
+        "it holds tensors that are neither weights nor optimizer state",
+    )
+    try:
+        net.module_.load_state_dict(module_tensors, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"The model file is invalid: its weights do not fit the network ({exc})."
+        ) from None
+    _load_optimizer_state(
+        net.optimizer_, document.get("optimizer_state"), optimizer_tensors
+    )
+    net.history = history
+
+    # TODO: set through one MultiTaskNetEstimator method shared with fit.
+    est.net_ = net
+    est.tasks_ = tasks
+    est.task_names_ = [name for name, _ in tasks]
+    est.classes_ = [getattr(target, "classes", None) for target in targets]
+    est.n_iter_ = n_iter
+    est._targets_ = targets
+    est._y_1d_ = bool(document.get("y_1d"))
+    est.n_features_in_ = n_features
+    if feature_names is not None:
+        est.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    return est

@@ -1,0 +1,85 @@
+"""Interrupting, resuming and threading a fit."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+from skorch.callbacks import Callback
+
+from sklearn_mtl import MultiTaskNetEstimator, Task
+
+
+class InterruptAt(Callback):
+    """Raise KeyboardInterrupt in the middle of epoch ``epoch``, as Ctrl-C would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch and len(net.history[-1]["batches"]) == 2:
+            raise KeyboardInterrupt
+
+
+def make_estimator(**params):
+    params = {"max_epochs": 6, "random_state": 0, "trunk_sizes": (16,), "batch_size": 32, **params}
+    return MultiTaskNetEstimator(
+        tasks=[("income", Task("classification")), ("age", Task("regression"))], **params
+    )
+
+
+def test_interrupted_fit_keeps_last_finished_epoch(census):
+    X, Y = census
+    Y = Y[["income", "age"]]
+    interrupted = make_estimator(callbacks=[InterruptAt(epoch=4)])
+    with pytest.warns(UserWarning, match="interrupted .* weights of epoch 3"):
+        interrupted.fit(X, Y)
+    assert interrupted.n_iter_ == 3
+    assert "train_loss" in interrupted.net_.history[-1]
+    three_epochs = make_estimator(max_epochs=3).fit(X, Y)
+    assert_array_equal(interrupted.predict(X), three_epochs.predict(X))
+
+
+def test_interrupt_before_first_epoch_propagates(census):
+    X, Y = census
+    est = make_estimator(callbacks=[InterruptAt(epoch=1)])
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, Y[["income", "age"]])
+    assert not hasattr(est, "net_")
+
+
+def test_warm_start_continues_training(census):
+    X, Y = census
+    Y = Y[["income", "age"]]
+    est = make_estimator(max_epochs=3, warm_start=True).fit(X, Y)
+    loss_after_3 = est.net_.history[-1, "train_loss"]
+    est.fit(X, Y)
+    assert est.n_iter_ == 6
+    assert est.net_.history[-1, "train_loss"] < loss_after_3
+    with pytest.raises(ValueError, match="warm_start=True continues .* trunk_sizes changed"):
+        est.set_params(trunk_sizes=(8,)).fit(X, Y)
+
+
+def test_warm_start_rejects_unseen_classes(census):
+    X, Y = census
+    Y = Y[["income", "age"]]
+    est = make_estimator(max_epochs=1, warm_start=True).fit(X, Y)
+    with pytest.raises(ValueError, match="Task 'income' has labels \\['top'\\]"):
+        est.fit(X, Y.assign(income=np.where(Y["income"] == "high", "top", Y["income"])))
+
+
+def test_resume_after_interrupt_with_warm_start(census):
+    X, Y = census
+    Y = Y[["income", "age"]]
+    est = make_estimator(callbacks=[InterruptAt(epoch=3)], warm_start=True)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(X, Y)
+    est.set_params(callbacks=None, max_epochs=2).fit(X, Y)
+    assert est.n_iter_ == 4
+
+
+def test_torch_thread_setting_is_restored(census):
+    X, Y = census
+    previous = torch.get_num_threads()
+    est = make_estimator(max_epochs=1, num_threads=1).fit(X, Y[["income", "age"]])
+    est.predict(X)
+    assert torch.get_num_threads() == previous
