@@ -1,12 +1,18 @@
 """The :class:`MultiTaskNetEstimator`: one network, several targets, scikit-learn's API."""
 
+from __future__ import annotations
+
 import copy
 import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy.special import softmax
+from skorch.callbacks import ProgressBar
 from sklearn.base import _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
@@ -144,7 +150,8 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     verbose : int, default=0
         0 is silent; 1 prints one line per epoch with the total and
-        per-task losses.
+        per-task losses; 2 also shows a progress bar over each epoch's
+        mini-batches (on stderr, via tqdm), for long fits.
 
     Attributes
     ----------
@@ -232,27 +239,27 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     def __init__(
         self,
-        tasks=None,
+        tasks: list[tuple[str, Task]] | None = None,
         *,
-        trunk_sizes=(128, 64),
-        activation="relu",
-        dropout=0.0,
-        max_epochs=100,
-        batch_size=128,
-        lr=1e-3,
-        optimizer=torch.optim.Adam,
-        weight_decay=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        warm_start=False,
-        callbacks=None,
-        device="cpu",
-        num_threads=1,
-        random_state=None,
-        verbose=0,
-    ):
+        trunk_sizes: Sequence[int] = (128, 64),
+        activation: str | type[torch.nn.Module] = "relu",
+        dropout: float = 0.0,
+        max_epochs: int = 100,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+        weight_decay: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        warm_start: bool = False,
+        callbacks: list[Any] | None = None,
+        device: str | torch.device = "cpu",
+        num_threads: int | None = 1,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.tasks = tasks
         self.trunk_sizes = trunk_sizes
         self.activation = activation
@@ -275,7 +282,7 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     # -- parameters: tasks are routed like Pipeline steps ---------------------
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get parameters of this estimator and, with ``deep``, of its tasks.
 
         Parameters
@@ -291,7 +298,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         """
         return self._get_params("tasks", deep=deep)
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> MultiTaskNetEstimator:
         """Set parameters of this estimator or of its tasks.
 
         Valid keys are the constructor's parameters, task names (to replace
@@ -324,7 +331,7 @@ class MultiTaskNetEstimator(_BaseComposition):
     # -- fitting --------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> MultiTaskNetEstimator:
         """Fit the network to all tasks at once.
 
         Parameters
@@ -511,8 +518,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         )
 
     def _callbacks(self):
-        """Copies of the user's callbacks, plus early stopping when asked for."""
+        """Copies of the user's callbacks, plus early stopping and progress bar."""
         callbacks = copy.deepcopy(list(self.callbacks or []))
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
         if self.early_stopping:
             callbacks.append(
                 (
@@ -601,12 +610,51 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     # -- prediction -----------------------------------------------------------
 
+    def set_output(
+        self, *, predict: Literal["default", "pandas"] | None = None
+    ) -> MultiTaskNetEstimator:
+        """Choose the container of ``predict`` and ``predict_proba``.
+
+        Parameters
+        ----------
+        predict : {"default", "pandas"} or None, default=None
+            ``"pandas"``: ``predict`` returns a DataFrame with one column per
+            task (named after it, each with its own dtype, indexed like
+            ``X`` when ``X`` is a DataFrame) and ``predict_proba`` DataFrames
+            whose columns are the classes. ``"default"``: NumPy arrays.
+            None leaves the setting unchanged. The choice survives
+            :func:`~sklearn.base.clone`, as scikit-learn's ``set_output``.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+            This estimator.
+        """
+        if predict is None:
+            return self
+        if predict not in ("default", "pandas"):
+            raise ValueError(
+                f"predict must be 'default', 'pandas' or None, got {predict!r}."
+            )
+        self._sklearn_output_config = {"predict": predict}
+        return self
+
+    def _pandas_output(self, X):
+        """The pandas module and ``X``'s index when pandas output is on, else None."""
+        config = getattr(self, "_sklearn_output_config", {})
+        if config.get("predict", "default") != "pandas":
+            return None
+        import pandas as pd
+
+        return pd, getattr(X, "index", None)
+
     def _forward(self, X):
         """Raw network outputs, one (n_samples, n_outputs) array per task."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         module, device = self.net_.module_, self.net_.device
-        module.eval()
+        if module.training:  # eval() walks every submodule: skip it when possible
+            module.eval()
         outputs = [[] for _ in self.task_names_]
         X = torch.from_numpy(X)
         with torch.inference_mode(), torch_threads(self.num_threads):
@@ -621,7 +669,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         outputs = self._forward(X)
         return [target.decode(out) for target, out in zip(self._targets_, outputs)]
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> Any:
         """Predict every task: class labels or values in the task's own units.
 
         Parameters
@@ -635,12 +683,18 @@ class MultiTaskNetEstimator(_BaseComposition):
             One column per task, in task order. Class labels keep their dtype
             when all tasks share one; otherwise the array is of dtype object.
             Of shape (n_samples,) when the estimator was fitted on a 1-D ``y``.
+            A DataFrame (or Series) after ``set_output(predict="pandas")``.
         """
         columns = self._predict_columns(X)
+        pandas = self._pandas_output(X)
+        if pandas is not None:
+            pd, index = pandas
+            frame = pd.DataFrame(dict(zip(self.task_names_, columns)), index=index)
+            return frame.iloc[:, 0] if self._y_1d_ else frame
         return columns[0] if self._y_1d_ else stack_predictions(columns)
 
     @available_if(_has_classification_task)
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> Any:
         """Class probabilities of every classification task.
 
         Available only when at least one task is a classification task.
@@ -664,9 +718,17 @@ class MultiTaskNetEstimator(_BaseComposition):
             for (_, task), out in zip(self.tasks_, outputs)
             if task.kind == "classification"
         ]
+        pandas = self._pandas_output(X)
+        if pandas is not None:
+            pd, index = pandas
+            classes = [c for c in self.classes_ if c is not None]
+            probas = [
+                pd.DataFrame(proba, columns=cls, index=index)
+                for proba, cls in zip(probas, classes)
+            ]
         return probas[0] if self._y_1d_ else probas
 
-    def score_tasks(self, X, y):
+    def score_tasks(self, X: ArrayLike, y: ArrayLike) -> dict[str, float]:
         """Score each task on its labelled rows.
 
         Classification tasks are scored by accuracy, regression tasks by R².
@@ -700,7 +762,7 @@ class MultiTaskNetEstimator(_BaseComposition):
                 scores[name] = float(r2_score(values.astype(np.float64), pred[~missing]))
         return scores
 
-    def score(self, X, y):
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Mean over tasks of accuracy (classification) and R² (regression).
 
         Parameters

@@ -1,5 +1,8 @@
 """The :class:`Task` specification and the validation of named task lists."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 from sklearn.base import BaseEstimator
@@ -73,7 +76,14 @@ class Task(BaseEstimator):
         "loss": [StrOptions({"auto", *CLASSIFICATION_LOSSES, *REGRESSION_LOSSES})],
     }
 
-    def __init__(self, kind="auto", *, weight=1.0, head_sizes=(), loss="auto"):
+    def __init__(
+        self,
+        kind: str = "auto",
+        *,
+        weight: float = 1.0,
+        head_sizes: Sequence[int] = (),
+        loss: str = "auto",
+    ) -> None:
         self.kind = kind
         self.weight = weight
         self.head_sizes = head_sizes

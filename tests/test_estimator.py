@@ -302,3 +302,27 @@ def test_custom_optimizer_and_activation(census):
     ).fit(X, Y)
     assert isinstance(est.net_.optimizer_, torch.optim.SGD)
     assert isinstance(est.net_.module_.trunk[1], torch.nn.ELU)
+
+
+def test_pandas_output(census):
+    from sklearn.base import clone
+
+    X, Y = census
+    X = X.set_index(X.index + 1000)
+    est = make_estimator(max_epochs=2).set_output(predict="pandas").fit(X, Y)
+    y_pred = est.predict(X)
+    assert list(y_pred.columns) == ["income", "married", "age"]
+    assert y_pred.index.equals(X.index)
+    assert y_pred["age"].dtype == np.float64 and y_pred["married"].dtype == bool
+    income, married = est.predict_proba(X)
+    assert list(income.columns) == ["high", "low", "mid"]
+    assert clone(est).fit(X, Y).predict(X).equals(y_pred)
+    assert isinstance(est.set_output(predict="default").predict(X), np.ndarray)
+
+
+def test_verbose_2_shows_a_progress_bar(census, capsys):
+    X, Y = census
+    make_estimator(max_epochs=2, verbose=2).fit(X, Y)
+    captured = capsys.readouterr()
+    assert "train_loss_income" in captured.out  # the per-epoch table
+    assert "it/s" in captured.err or "s/it" in captured.err  # tqdm's bar
