@@ -36,7 +36,9 @@ X = penguins[numeric + ["island"]]
 Y = penguins[["species", "sex", "body_mass_g"]]
 print(Y.isna().sum().to_string())
 
-X_train, X_test, Y_train, Y_test = train_test_split(X, Y, test_size=0.25, random_state=0)
+X_train, X_test, Y_train, Y_test = train_test_split(
+    X, Y, test_size=0.25, random_state=0
+)
 
 # %%
 # Build the model

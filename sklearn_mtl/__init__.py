@@ -10,6 +10,7 @@ from ._estimator import MultiTaskNetEstimator
 from ._persistence import load, save
 from ._scorer import make_task_scorer
 from ._task import Task
+from ._transfer_report import transfer_report
 
 __version__ = "0.1.0.dev0"
 
@@ -21,4 +22,5 @@ __all__ = [
     "load",
     "make_task_scorer",
     "save",
+    "transfer_report",
 ]

@@ -12,32 +12,28 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from scipy.special import softmax
-from skorch.callbacks import ProgressBar
 from sklearn.base import _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition, available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import ProgressBar
 
-from ._network import ACTIVATIONS, MaskedMultiTaskLoss, MultiTaskNetwork
+from ._build import build_net, check_method_params, continue_net
+from ._network import ACTIVATIONS
 from ._targets import (
-    check_warm_start_labels,
-    fit_target,
-    infer_kind,
+    check_sample_weight,
+    encode_columns,
     labelled_values,
+    match_columns,
     split_columns,
     stack_predictions,
 )
-from ._task import Task, check_layer_sizes, check_task_list, resolve_task
-from ._training import (
-    HoldoutSplit,
-    MultiTaskNet,
-    StopEarly,
-    TensorBatchIterator,
-    TensorDataset,
-    torch_threads,
-)
+from ._task import Task, check_task_list, default_tasks
+from ._training import StopEarly, TensorDataset, torch_threads
+from ._transfer import copy_trunk
+from ._weighting import CRITERIA
 
 # Rows per forward pass at prediction time: large enough to amortize Python
 # overhead, small enough to bound activation memory.
@@ -60,9 +56,11 @@ class MultiTaskNetEstimator(_BaseComposition):
     of fully connected layers, then through one small head per task. Tasks may
     mix classification and regression, and any label may be missing. Training
     minimizes the weighted sum of the tasks' losses, each averaged over the
-    rows of the mini-batch that have a label for it. Training is run by
-    `skorch <https://skorch.readthedocs.io>`_; the fitted skorch net is
-    ``net_``.
+    rows of the mini-batch that have a label for it; ``weighting`` offers
+    adaptive alternatives. Tasks may share extra layers by group, be trained
+    one after another, and start from another fitted estimator's trunk.
+    Training is run by `skorch <https://skorch.readthedocs.io>`_; the fitted
+    skorch net is ``net_``.
 
     Parameters
     ----------
@@ -77,14 +75,89 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     trunk_sizes : tuple of int, default=(128, 64)
         Hidden layer sizes of the shared trunk. ``()`` connects the heads
-        directly to ``X``.
+        directly to ``X``. Unused with a custom ``trunk``.
+
+    trunk : type of torch.nn.Module or None, default=None
+        A custom shared trunk (e.g. a pretrained encoder or an embedding
+        network) instead of the MLP of ``trunk_sizes``. The class is
+        instantiated with ``trunk_params`` as keyword arguments, plus
+        ``n_features`` (the number of columns of ``X``) when its
+        ``__init__`` takes an argument of that name that is not given. It
+        receives ``X`` as a float32 tensor of shape
+        (n_samples, n_features) and must return a tensor of shape
+        (n_samples, width). The width is read from the module's int
+        attribute ``out_features`` when it has one, else from its output on
+        two all-zero rows. ``activation`` and ``dropout`` apply to the
+        towers and heads only. For pickling, the class must be importable.
+
+    trunk_params : dict or None, default=None
+        Keyword arguments of the custom ``trunk`` class. Like skorch's
+        ``module__<arg>``, each entry is also a parameter ``trunk__<arg>``
+        of ``get_params`` and ``set_params``, so that ``GridSearchCV`` can
+        tune it (``{"trunk__embed_dim": [8, 16]}``); setting one makes a new
+        dict.
 
     activation : {"relu", "tanh", "logistic", "identity", "gelu"} or \
             type of torch.nn.Module, default="relu"
-        Nonlinearity after every hidden layer, trunk and heads alike.
+        Nonlinearity after every hidden layer, trunk, towers and heads alike.
 
     dropout : float, default=0.0
         Dropout probability after every hidden layer, in [0, 1).
+
+    group_sizes : tuple of int, default=(32,)
+        Hidden layer sizes of the tower that the tasks of each
+        ``Task(group=...)`` share between the trunk and their heads (one
+        tower per group). Unused when no task has a group.
+
+    weighting : {"fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", \
+            "mgda"}, default="fixed"
+        How the tasks' losses are combined into one training signal.
+        ``L_i`` is task ``i``'s mean loss and ``w_i`` its ``Task.weight``:
+
+        - ``"fixed"``: minimize ``sum_i w_i L_i``.
+        - ``"uncertainty"`` (Kendall et al., 2018): learned log-variances
+          ``s_i``; minimize ``sum_i w_i (c_i exp(-s_i) L_i + s_i / 2)``,
+          ``c_i = 1/2`` for regression, ``1`` for classification. Noisy
+          tasks get small weights.
+        - ``"dwa"`` (Dynamic Weight Average, Liu et al., 2019): weights
+          ``w_i * n_tasks * softmax(r / dwa_temperature)_i`` with ``r_i``
+          the ratio of the task's last two epoch losses; uniform for the
+          first two epochs.
+        - ``"gradnorm"`` (Chen et al., 2018): learned scales ``s_i``
+          (summing to ``n_tasks``) that balance the gradient norms of
+          ``s_i L_i`` on the trunk's last layer, favouring slowly training
+          tasks by ``gradnorm_alpha``; effective weight ``w_i s_i``.
+        - ``"pcgrad"`` (Yu et al., 2020): the trunk's gradients of the
+          ``w_i L_i`` are projected to remove their mutual conflicts, then
+          summed.
+        - ``"mgda"`` (Sener & Koltun, 2018): the trunk follows the
+          minimum-norm convex combination of the gradients of the
+          ``w_i L_i``, a direction that decreases every task's loss.
+
+        With ``"pcgrad"`` and ``"mgda"`` the heads (and towers) get their
+        tasks' ordinary gradients. ``"gradnorm"``, ``"pcgrad"`` and
+        ``"mgda"`` take one backward pass per task, so a training step costs
+        about ``n_tasks`` times more; the others cost the same as
+        ``"fixed"``. The effective weights are recorded per epoch in
+        ``net_.history`` (``weight_<task>``) and in ``task_weights_``.
+
+    gradnorm_alpha : float, default=1.5
+        GradNorm's asymmetry: how strongly tasks whose loss decreases
+        slowly get larger gradients (0: equal gradient norms).
+
+    dwa_temperature : float, default=2.0
+        Temperature of Dynamic Weight Average: larger values flatten the
+        weights towards uniform.
+
+    schedule : {"joint", "sequential"}, default="joint"
+        ``"joint"`` trains all tasks together. ``"sequential"`` trains them
+        one after another in task order, each for ``max_epochs`` epochs on
+        its own loss, with a fresh optimizer, starting from the trunk that
+        the previous task left; the other heads are not trained meanwhile.
+        Use it to shape the trunk on an auxiliary task with many labels
+        before the main task (put the main task last); the earlier heads
+        are not updated as the trunk moves on. Requires
+        ``weighting="fixed"``; the history records ``active_task``.
 
     max_epochs : int, default=100
         Number of passes over the training data (an upper bound when
@@ -101,6 +174,31 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     weight_decay : float, default=0.0
         The optimizer's weight decay (an L2 penalty for Adam and SGD).
+
+    trunk_alpha : float, default=0.0
+        Extra L2 penalty on the shared trunk's parameters only: the trunk's
+        optimizer parameter group gets the weight decay
+        ``weight_decay + trunk_alpha``, the towers and heads
+        ``weight_decay``. (For Adam and SGD, weight decay ``a`` adds
+        ``a/2 * ||theta||^2`` to the objective.) Shrinks the shared
+        representation without constraining the task-specific layers.
+
+    init_trunk_from : MultiTaskNetEstimator or None, default=None
+        A fitted estimator whose trunk weights start this one's trunk
+        (transfer to a new set of tasks). It must have been fitted on the
+        same features and have the same trunk architecture (``trunk_sizes``
+        and ``activation``, or ``trunk`` and its parameters); the towers and
+        heads start afresh. It is read, never modified, and
+        :func:`~sklearn.base.clone` keeps it fitted (so ``GridSearchCV``
+        and ``cross_validate`` work); fitted estimators given as values of
+        a parameter grid are cloned unfitted by scikit-learn, though.
+        Ignored when ``warm_start`` continues a fitted network.
+
+    freeze_trunk : bool, default=False
+        Keep the trunk fixed: its parameters get no gradient and are left
+        out of the optimizer, and it runs in evaluation mode (no dropout).
+        Requires ``init_trunk_from`` or a custom ``trunk`` (a frozen random
+        MLP would be of no use).
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training rows and
@@ -153,6 +251,14 @@ class MultiTaskNetEstimator(_BaseComposition):
         per-task losses; 2 also shows a progress bar over each epoch's
         mini-batches (on stderr, via tqdm), for long fits.
 
+    record_gradient_conflict : bool, default=False
+        Record, per epoch, the mean cosine similarity between the gradients
+        of each pair of tasks on the trunk's parameters, over the batches
+        that label both: ``grad_cosine_<task_a>_<task_b>`` in
+        ``net_.history`` and the matrix ``gradient_cosine_``. Negative
+        values mean the tasks pull the shared layers in opposite
+        directions. Costs one backward pass per task.
+
     Attributes
     ----------
     tasks_ : list of (str, Task) tuples
@@ -180,7 +286,20 @@ class MultiTaskNetEstimator(_BaseComposition):
         standardized target.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (over all stages with
+        ``schedule="sequential"``).
+
+    task_weights_ : ndarray of shape (n_tasks,)
+        The effective weight of each task's loss in the last epoch, in task
+        order: ``Task.weight`` times the adaptive weight of ``weighting``
+        (see there; for ``"mgda"``, the mean min-norm coefficient). The
+        weights of every epoch are in ``net_.history`` as
+        ``weight_<task>``.
+
+    gradient_cosine_ : ndarray of shape (n_tasks, n_tasks)
+        With ``record_gradient_conflict=True`` only: the mean cosine
+        similarity of each pair of tasks' trunk gradients in the last epoch
+        (1 on the diagonal; NaN for a pair never labelled together).
 
     See Also
     --------
@@ -194,6 +313,11 @@ class MultiTaskNetEstimator(_BaseComposition):
     losses are on comparable scales and ``Task.weight`` means what it says;
     predictions come back in the original units. ``X`` is not scaled: put a
     :class:`~sklearn.preprocessing.StandardScaler` in front of the estimator.
+
+    The multi-task methods (weightings, schedules, partial sharing,
+    transfer, custom trunks) and :func:`transfer_report` are described with
+    their references and costs in the documentation page "Multi-task
+    methods" (``docs/methods.rst``).
 
     Examples
     --------
@@ -218,13 +342,23 @@ class MultiTaskNetEstimator(_BaseComposition):
     _parameter_constraints: dict = {
         "tasks": [list, None],
         "trunk_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "trunk": [type, None],
+        "trunk_params": [dict, None],
         "activation": [StrOptions(set(ACTIVATIONS)), type],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "group_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "weighting": [StrOptions(set(CRITERIA))],
+        "gradnorm_alpha": [Interval(Real, 0, None, closed="left")],
+        "dwa_temperature": [Interval(Real, 0, None, closed="neither")],
+        "schedule": [StrOptions({"joint", "sequential"})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [type],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "trunk_alpha": [Interval(Real, 0, None, closed="left")],
+        "init_trunk_from": [HasMethods(["fit", "predict"]), None],
+        "freeze_trunk": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -235,6 +369,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         "num_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "record_gradient_conflict": ["boolean"],
     }
 
     def __init__(
@@ -242,13 +377,25 @@ class MultiTaskNetEstimator(_BaseComposition):
         tasks: list[tuple[str, Task]] | None = None,
         *,
         trunk_sizes: Sequence[int] = (128, 64),
+        trunk: type[torch.nn.Module] | None = None,
+        trunk_params: dict[str, Any] | None = None,
         activation: str | type[torch.nn.Module] = "relu",
         dropout: float = 0.0,
+        group_sizes: Sequence[int] = (32,),
+        weighting: Literal[
+            "fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"
+        ] = "fixed",
+        gradnorm_alpha: float = 1.5,
+        dwa_temperature: float = 2.0,
+        schedule: Literal["joint", "sequential"] = "joint",
         max_epochs: int = 100,
         batch_size: int = 128,
         lr: float = 1e-3,
         optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
         weight_decay: float = 0.0,
+        trunk_alpha: float = 0.0,
+        init_trunk_from: MultiTaskNetEstimator | None = None,
+        freeze_trunk: bool = False,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
@@ -259,16 +406,27 @@ class MultiTaskNetEstimator(_BaseComposition):
         num_threads: int | None = 1,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
+        record_gradient_conflict: bool = False,
     ) -> None:
         self.tasks = tasks
         self.trunk_sizes = trunk_sizes
+        self.trunk = trunk
+        self.trunk_params = trunk_params
         self.activation = activation
         self.dropout = dropout
+        self.group_sizes = group_sizes
+        self.weighting = weighting
+        self.gradnorm_alpha = gradnorm_alpha
+        self.dwa_temperature = dwa_temperature
+        self.schedule = schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.trunk_alpha = trunk_alpha
+        self.init_trunk_from = init_trunk_from
+        self.freeze_trunk = freeze_trunk
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -279,6 +437,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.num_threads = num_threads
         self.random_state = random_state
         self.verbose = verbose
+        self.record_gradient_conflict = record_gradient_conflict
 
     # -- parameters: tasks are routed like Pipeline steps ---------------------
 
@@ -289,20 +448,26 @@ class MultiTaskNetEstimator(_BaseComposition):
         ----------
         deep : bool, default=True
             If True, also return each task as ``<name>`` and its parameters
-            as ``<name>__<param>``.
+            as ``<name>__<param>``, and each entry of ``trunk_params`` as
+            ``trunk__<arg>``.
 
         Returns
         -------
         params : dict
             Parameter names mapped to their values.
         """
-        return self._get_params("tasks", deep=deep)
+        params = self._get_params("tasks", deep=deep)
+        if deep and isinstance(self.trunk_params, dict):
+            params.update({f"trunk__{k}": v for k, v in self.trunk_params.items()})
+        return params
 
     def set_params(self, **params: Any) -> MultiTaskNetEstimator:
         """Set parameters of this estimator or of its tasks.
 
         Valid keys are the constructor's parameters, task names (to replace
-        a task) and ``<task>__<param>`` (e.g. ``married__weight=2.0``).
+        a task), ``<task>__<param>`` (e.g. ``married__weight=2.0``) and
+        ``trunk__<arg>`` (sets the entry ``arg`` of ``trunk_params``, the
+        arguments of a custom ``trunk``, new or not).
 
         Parameters
         ----------
@@ -314,8 +479,25 @@ class MultiTaskNetEstimator(_BaseComposition):
         self : MultiTaskNetEstimator
             This estimator.
         """
+        trunk_args = {
+            key.removeprefix("trunk__"): params.pop(key)
+            for key in [key for key in params if key.startswith("trunk__")]
+        }
+        if "trunk_params" in params:
+            self.trunk_params = params.pop("trunk_params")
+        if trunk_args:
+            current = self.trunk_params if isinstance(self.trunk_params, dict) else {}
+            self.trunk_params = {**current, **trunk_args}
         self._set_params("tasks", **params)
         return self
+
+    def __sklearn_clone__(self):
+        # scikit-learn's clone() would also clone init_trunk_from, dropping
+        # its fit. It is only read, so the clone shares the fitted source.
+        cloned = super().__sklearn_clone__()
+        if getattr(self.init_trunk_from, "net_", None) is not None:
+            cloned.init_trunk_from = self.init_trunk_from
+        return cloned
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -331,7 +513,9 @@ class MultiTaskNetEstimator(_BaseComposition):
     # -- fitting --------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: ArrayLike) -> MultiTaskNetEstimator:
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> MultiTaskNetEstimator:
         """Fit the network to all tasks at once.
 
         Parameters
@@ -344,6 +528,16 @@ class MultiTaskNetEstimator(_BaseComposition):
             task names; an array's columns are taken in task order. NaN, None
             and pandas.NA mark missing labels, which are left out of their
             task's loss. A 1-D ``y`` is a single task.
+        sample_weight : array-like of shape (n_samples,) or \
+                (n_samples, n_tasks), or DataFrame, default=None
+            Non-negative weights of the labels: one per row (for all its
+            labels), or one per row and task (columns in task order, or
+            matched by name for a DataFrame). They multiply the tasks'
+            ``class_weight``, and each task's loss becomes the weighted mean
+            ``sum(w * loss) / sum(w)`` over its labelled rows (validation
+            losses too). A label of weight 0 is treated exactly like a
+            missing label, also for the class labels and the scaling of
+            regression targets.
 
         Returns
         -------
@@ -351,12 +545,12 @@ class MultiTaskNetEstimator(_BaseComposition):
             The fitted estimator.
         """
         try:
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
         except BaseException:
             self._forget_fit()  # a failed fit leaves no half-fitted model
             raise
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight):
         warm = self.warm_start and self.__sklearn_is_fitted__()
         X = self._validate_X(X, reset=not warm)
         if y is None:
@@ -367,35 +561,30 @@ class MultiTaskNetEstimator(_BaseComposition):
         columns, column_names, y_1d = split_columns(y)
         self._check_n_rows(X, columns)
         if self.tasks is None:
-            tasks = self._default_tasks(columns, column_names)
+            tasks = default_tasks(columns, column_names)
         else:
             tasks = check_task_list(self.tasks, self.get_params(deep=False))
-            columns = self._match_columns(columns, column_names, tasks)
+            columns = match_columns(columns, column_names, tasks)
+        check_method_params(self)
+        sample_weights = check_sample_weight(
+            sample_weight, len(X), [name for name, _ in tasks]
+        )
 
-        resolved, targets, codes = [], [], []
-        for j, ((name, task), column) in enumerate(zip(tasks, columns)):
-            values, missing, is_categorical = labelled_values(column)
-            kind = task.kind
-            if kind == "auto" and len(values):
-                kind = infer_kind(values, is_categorical)
-            resolved_task = resolve_task(name, task, kind)
-            if warm:  # keep the label encoding the network was trained with
-                target = self._targets_[j]
-                check_warm_start_labels(name, target, values)
-            else:
-                target = fit_target(name, resolved_task.kind, values)
-            resolved.append((name, resolved_task))
-            targets.append(target)
-            codes.append(target.encode(values, missing))
+        resolved, targets, y_codes = encode_columns(
+            tasks, columns, sample_weights, self._targets_ if warm else None
+        )
 
         rng = check_random_state(self.random_state)
         torch_seed, *data_seeds = rng.randint(np.iinfo(np.int32).max, size=3).tolist()
         if warm:
-            net = self._continue_net(resolved, *data_seeds)
+            net = continue_net(
+                self, resolved, *data_seeds, self._callbacks(), self._log_sink()
+            )
         else:
             net = self._build_net(resolved, targets, X.shape[1], *data_seeds)
         X_t = torch.as_tensor(X, device=net.device)
-        y_t = torch.as_tensor(np.column_stack(codes), device=net.device)
+        y_t = torch.as_tensor(y_codes, device=net.device)
+        dataset = TensorDataset(X_t, y_t)
         # Seed torch's global generator (weights, dropout) inside a fork so that
         # fitting leaves the caller's random state untouched.
         with (
@@ -403,10 +592,19 @@ class MultiTaskNetEstimator(_BaseComposition):
             torch_threads(self.num_threads),
         ):
             torch.manual_seed(torch_seed)
-            if warm:
-                net.partial_fit(TensorDataset(X_t, y_t), y=None, epochs=self.max_epochs)
+            if not warm:
+                net.initialize()
+                if self.init_trunk_from is not None:
+                    copy_trunk(
+                        self.init_trunk_from,
+                        net,
+                        X.shape[1],
+                        getattr(self, "feature_names_in_", None),
+                    )
+            if self.schedule == "sequential":
+                net.fit_sequentially(dataset, self.max_epochs)
             else:
-                net.fit(TensorDataset(X_t, y_t), y=None)
+                net.partial_fit(dataset, epochs=self.max_epochs)
         if net._interrupted:
             if not net.history:
                 raise KeyboardInterrupt  # interrupted before any epoch finished
@@ -423,98 +621,23 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.task_names_ = [name for name, _ in resolved]
         self.classes_ = [getattr(target, "classes", None) for target in targets]
         self.n_iter_ = len(net.history)
+        last = net.history[-1]
+        self.task_weights_ = np.array([last[f"weight_{n}"] for n in self.task_names_])
+        if self.record_gradient_conflict:
+            self.gradient_cosine_ = np.eye(len(resolved))
+            for i, a in enumerate(self.task_names_):
+                for j, b in enumerate(self.task_names_[i + 1 :], start=i + 1):
+                    cosine = last[f"grad_cosine_{a}_{b}"]
+                    self.gradient_cosine_[i, j] = self.gradient_cosine_[j, i] = cosine
         self._targets_ = targets
         self._y_1d_ = y_1d
         return self
 
-    def _continue_net(self, tasks, shuffle_seed, split_seed):
-        """The fitted net, checked against ``tasks`` and set up for more epochs."""
-        fitted = [(name, task.kind, task.loss, task.head_sizes) for name, task in self.tasks_]
-        current = [(name, task.kind, task.loss, task.head_sizes) for name, task in tasks]
-        module_params = {
-            "trunk_sizes": check_layer_sizes(self.trunk_sizes, "trunk_sizes"),
-            "activation": self.activation,
-            "dropout": self.dropout,
-        }
-        changed = [
-            key
-            for key, value in module_params.items()
-            if self.net_.get_params()[f"module__{key}"] != value
-        ]
-        if fitted != current or changed:
-            raise ValueError(
-                "warm_start=True continues training the fitted network, but "
-                f"{'the tasks' if fitted != current else ', '.join(changed)} changed "
-                "since it was fitted. Set warm_start=False to fit a new network."
-            )
-        net = self.net_
-        net.set_params(lr=self.lr, verbose=self.verbose, callbacks=self._callbacks())
-        net.initialize_callbacks()
-        net.set_params(callbacks__print_log__sink=self._log_sink())
-        # A plain attribute: skorch's set_params can't take iterator arguments
-        # on an initialized net.
-        net.iterator_train__seed = shuffle_seed
-        if net.train_split is not None:
-            net.train_split.seed = split_seed
-        net.criterion_.weights = torch.as_tensor(
-            [task.weight for _, task in tasks], dtype=torch.float32, device=net.device
-        )
-        for group in net.optimizer_.param_groups:
-            group["lr"] = self.lr
-        return net
-
     def _build_net(self, tasks, targets, n_features, shuffle_seed, split_seed):
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r}, but no CUDA device is available; use "
-                "device='cpu'."
-            )
-        if not issubclass(self.optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                "optimizer must be a torch.optim.Optimizer class such as "
-                f"torch.optim.Adam, got {self.optimizer!r}."
-            )
-        if isinstance(self.activation, type) and not issubclass(
-            self.activation, torch.nn.Module
-        ):
-            raise TypeError(
-                "activation must be one of "
-                f"{sorted(ACTIVATIONS)} or a torch.nn.Module class, got "
-                f"{self.activation!r}."
-            )
-        train_split = None
-        if self.early_stopping:
-            train_split = HoldoutSplit(self.validation_fraction, split_seed)
-        return MultiTaskNet(
-            module=MultiTaskNetwork,
-            module__n_features=n_features,
-            module__trunk_sizes=check_layer_sizes(self.trunk_sizes, "trunk_sizes"),
-            module__heads=[
-                (task.head_sizes, target.n_outputs)
-                for (_, task), target in zip(tasks, targets)
-            ],
-            module__activation=self.activation,
-            module__dropout=self.dropout,
-            criterion=MaskedMultiTaskLoss,
-            criterion__losses=[task.loss for _, task in tasks],
-            criterion__weights=[task.weight for _, task in tasks],
-            optimizer=self.optimizer,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            dataset=TensorDataset,
-            iterator_train=TensorBatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__seed=shuffle_seed,
-            iterator_valid=TensorBatchIterator,
-            train_split=train_split,
-            callbacks=self._callbacks(),
-            callbacks__print_log__sink=self._log_sink(),
-            device=device,
-            verbose=self.verbose,
-            task_names=[name for name, _ in tasks],
+        """A new skorch net for the resolved ``tasks`` (see ``_build.build_net``)."""
+        return build_net(
+            self, tasks, targets, n_features, shuffle_seed, split_seed,
+            self._callbacks(), self._log_sink(),
         )
 
     def _callbacks(self):
@@ -571,42 +694,6 @@ class MultiTaskNetEstimator(_BaseComposition):
                 f"X has {len(X)} rows but y has {len(columns[0])}; they need "
                 "one row per sample."
             )
-
-    @staticmethod
-    def _default_tasks(columns, column_names):
-        if not columns:
-            raise ValueError("y has no columns; it needs one column per task.")
-        names = column_names or [f"task_{j}" for j in range(len(columns))]
-        if len(set(names)) != len(names):
-            raise ValueError(
-                f"The columns of y must have unique names to name the tasks, got {names}."
-            )
-        return [(name, Task()) for name in names]
-
-    @staticmethod
-    def _match_columns(columns, column_names, tasks):
-        """Order ``y``'s columns like ``tasks``: by name for a DataFrame, else by position."""
-        task_names = [name for name, _ in tasks]
-        if column_names is None:
-            if len(columns) != len(task_names):
-                raise ValueError(
-                    f"y has {len(columns)} column(s) but there are {len(task_names)} "
-                    f"tasks {task_names}; y needs one column per task, in task order."
-                )
-            return columns
-        missing = [name for name in task_names if name not in column_names]
-        if missing:
-            raise ValueError(
-                f"y has no column for task(s) {missing}; its columns are "
-                f"{column_names}. A DataFrame y is matched to the tasks by column name."
-            )
-        extra = [name for name in column_names if name not in task_names]
-        if extra:
-            raise ValueError(
-                f"y has column(s) {extra} that match no task; the tasks are "
-                f"{task_names}. Drop these columns or add a task for each."
-            )
-        return [columns[column_names.index(name)] for name in task_names]
 
     # -- prediction -----------------------------------------------------------
 
@@ -748,7 +835,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         """
         check_is_fitted(self)
         columns, column_names, _ = split_columns(y)
-        columns = self._match_columns(columns, column_names, self.tasks_)
+        columns = match_columns(columns, column_names, self.tasks_)
         predictions = self._predict_columns(X)
         self._check_n_rows(predictions[0], columns)
         scores = {}

@@ -1,5 +1,7 @@
 """PyTorch modules: the hard-parameter-sharing network and the masked loss."""
 
+import inspect
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -25,12 +27,61 @@ def _make_mlp(n_in, sizes, activation, dropout):
     return nn.Sequential(*layers), n_in
 
 
-class MultiTaskNetwork(nn.Module):
-    """A shared trunk feeding one head per task.
+def make_custom_trunk(trunk, n_features, params):
+    """Instantiate a user's trunk class and find the width of its output.
 
-    ``X`` → trunk (``trunk_sizes``) → for each task: its hidden layers
-    (``head_sizes``) → an output layer of ``n_outputs`` units (class logits, or
-    one value for regression).
+    The class receives ``params`` (the estimator's ``trunk__<arg>``
+    parameters), plus ``n_features`` when its ``__init__`` takes an argument
+    of that name that ``params`` leaves out. The output width is the
+    module's ``out_features`` attribute when it is an int, else the width of
+    its output on a dummy batch of two all-zero rows.
+    """
+    params = dict(params)
+    try:
+        signature = inspect.signature(trunk)
+    except (TypeError, ValueError):  # some builtins have no signature
+        signature = None
+    if signature is not None and "n_features" in signature.parameters:
+        params.setdefault("n_features", n_features)
+    module = trunk(**params)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"trunk={trunk!r} must be a torch.nn.Module class; calling it gave a "
+            f"{type(module).__name__}."
+        )
+    width = getattr(module, "out_features", None)
+    if isinstance(width, int) and not isinstance(width, bool) and width > 0:
+        return module, width
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, n_features))
+    except Exception as exc:
+        raise ValueError(
+            f"Could not find the output width of trunk={trunk.__name__}: running it "
+            f"on a (2, {n_features}) float32 batch failed ({type(exc).__name__}: "
+            f"{exc}). The trunk receives X as float32 rows of {n_features} "
+            "features; fix its input size, or give it an int attribute "
+            "out_features."
+        ) from None
+    finally:
+        module.train(was_training)
+    if not (isinstance(out, torch.Tensor) and out.ndim == 2 and len(out) == 2):
+        raise ValueError(
+            f"trunk={trunk.__name__} must return a 2-D tensor (n_samples, width); "
+            f"on a batch of 2 rows it returned "
+            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)}."
+        )
+    return module, int(out.shape[1])
+
+
+class MultiTaskNetwork(nn.Module):
+    """A shared trunk feeding one head per task, optionally through group towers.
+
+    ``X`` → trunk → for each task: (its group's tower →) its hidden layers
+    (``head_sizes``) → an output layer of ``n_outputs`` units (class logits,
+    or one value for regression).
 
     Parameters
     ----------
@@ -38,25 +89,64 @@ class MultiTaskNetwork(nn.Module):
         Width of the input.
     trunk_sizes : tuple of int
         Hidden layer sizes of the shared trunk; ``()`` feeds ``X`` to the heads.
+        Unused with a custom ``trunk``.
     heads : list of (tuple of int, int)
         Per task, its head's hidden layer sizes and its number of outputs.
     activation : str or type of torch.nn.Module, default="relu"
-        The nonlinearity after every hidden layer.
+        The nonlinearity after every hidden layer of the MLP parts.
     dropout : float, default=0.0
-        Dropout probability after every hidden layer.
+        Dropout probability after every hidden layer of the MLP parts.
+    trunk : type of torch.nn.Module or None, default=None
+        A custom trunk class, instantiated with ``trunk_params`` (see
+        :func:`make_custom_trunk`); None builds an MLP of ``trunk_sizes``.
+    trunk_params : dict or None, default=None
+        Keyword arguments of ``trunk``.
+    head_groups : list of (str or None) or None, default=None
+        Per task, its group; tasks of a group share a tower of
+        ``group_sizes`` hidden layers. None: no groups.
+    group_sizes : tuple of int, default=()
+        Hidden layer sizes of each group's tower.
     """
 
-    def __init__(self, n_features, trunk_sizes, heads, activation="relu", dropout=0.0):
+    def __init__(
+        self,
+        n_features,
+        trunk_sizes,
+        heads,
+        activation="relu",
+        dropout=0.0,
+        trunk=None,
+        trunk_params=None,
+        head_groups=None,
+        group_sizes=(),
+    ):
         super().__init__()
-        self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
+        if trunk is None:
+            self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
+        else:
+            self.trunk, width = make_custom_trunk(trunk, n_features, trunk_params or {})
+        head_groups = list(head_groups or [None] * len(heads))
+        self.towers = nn.ModuleDict()
+        for group in dict.fromkeys(g for g in head_groups if g is not None):
+            self.towers[group], tower_width = _make_mlp(
+                width, group_sizes, activation, dropout
+            )
+        self.head_groups = head_groups
         self.heads = nn.ModuleList()
-        for head_sizes, n_outputs in heads:
-            hidden, head_width = _make_mlp(width, head_sizes, activation, dropout)
+        for (head_sizes, n_outputs), group in zip(heads, head_groups):
+            n_in = width if group is None else tower_width
+            hidden, head_width = _make_mlp(n_in, head_sizes, activation, dropout)
             self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
 
     def forward(self, X):
         shared = self.trunk(X)
-        return tuple(head(shared) for head in self.heads)
+        if not self.towers:
+            return tuple(head(shared) for head in self.heads)
+        towers = {group: tower(shared) for group, tower in self.towers.items()}
+        return tuple(
+            head(shared if group is None else towers[group])
+            for head, group in zip(self.heads, self.head_groups)
+        )
 
 
 def _elementwise_loss(name, output, target):
@@ -75,15 +165,29 @@ class MaskedMultiTaskLoss(nn.Module):
     """Weighted sum of per-task losses, each averaged over its labelled rows.
 
     A missing label is a NaN in the target matrix; it contributes nothing to
-    its task's loss. A task with no label in a batch contributes zero.
+    its task's loss. A task with no label in a batch contributes zero. When
+    the target matrix carries a second block of ``n_tasks`` columns, those
+    are per-label weights (zero where the label is missing) and each task's
+    loss is the weighted mean ``sum(w * loss) / sum(w)`` over its labelled
+    rows.
+
+    This is the ``"fixed"`` weighting: each task's mean loss is multiplied
+    by its ``Task.weight``. The adaptive weightings of
+    :mod:`sklearn_mtl._weighting` subclass it and override
+    :meth:`combine_means` and :meth:`effective_weights`; the methods that
+    combine per-task gradients also set ``per_task_gradients`` and
+    implement :meth:`combine_gradients`.
 
     Parameters
     ----------
     losses : tuple of str
         Per task, the name of its loss (scikit-learn's names).
     weights : tuple of float
-        Per task, the multiplier of its mean loss.
+        Per task, the multiplier of its mean loss (``Task.weight``).
     """
+
+    #: Whether training needs each task's gradient of the shared parameters.
+    per_task_gradients = False
 
     def __init__(self, losses, weights):
         super().__init__()
@@ -91,18 +195,72 @@ class MaskedMultiTaskLoss(nn.Module):
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
     def task_sums(self, outputs, targets):
-        """Per-task sums of the row losses and per-task label counts (1-D tensors)."""
+        """Per-task sums of the (weighted) row losses and of the rows' weights.
+
+        Without label weights, the second tensor counts the labelled rows.
+        """
+        n_tasks = len(self.losses)
+        label_weights = targets[:, n_tasks:] if targets.shape[1] > n_tasks else None
+        targets = targets[:, :n_tasks]
         labelled = ~torch.isnan(targets)
         clean = torch.where(labelled, targets, 0.0)
         sums = []
         for j, (name, output) in enumerate(zip(self.losses, outputs)):
             row_loss = _elementwise_loss(name, output, clean[:, j])
+            if label_weights is not None:
+                row_loss = row_loss * label_weights[:, j]
             sums.append(torch.where(labelled[:, j], row_loss, 0.0).sum())
-        return torch.stack(sums), labelled.sum(dim=0)
+        if label_weights is None:
+            return torch.stack(sums), labelled.sum(dim=0)
+        return torch.stack(sums), torch.where(labelled, label_weights, 0.0).sum(dim=0)
+
+    def effective_weights(self):
+        """Per task, the multiplier of its mean loss in the objective (1-D tensor)."""
+        return self.weights
+
+    def combine_means(self, means):
+        """The training objective from the per-task mean losses."""
+        return (self.weights * means).sum()
 
     def combine(self, sums, counts):
         """The training objective from :meth:`task_sums`' output."""
-        return (self.weights * sums / counts.clamp(min=1)).sum()
+        return self.combine_means(sums / counts.clamp(min=1))
 
-    def forward(self, outputs, targets):
-        return self.combine(*self.task_sums(outputs, targets))
+    def combine_gradients(self, grads, means, present, last_layer):
+        """The gradient of the shared parameters from per-task gradients.
+
+        Parameters
+        ----------
+        grads : torch.Tensor of shape (n_tasks, n_shared)
+            Row ``i``: the gradient of task ``i``'s mean loss with respect to
+            the trainable trunk parameters, flattened.
+        means : torch.Tensor of shape (n_tasks,)
+            The tasks' mean losses in the batch.
+        present : torch.Tensor of bool, shape (n_tasks,)
+            Whether the batch holds a label of the task.
+        last_layer : torch.Tensor of int
+            The columns of ``grads`` that belong to the trunk's last layer.
+
+        Returns
+        -------
+        grad : torch.Tensor of shape (n_shared,)
+            Here the gradient of :meth:`combine_means`.
+        """
+        return self.effective_weights().detach() @ grads
+
+    def head_objective(self, means):
+        """The objective whose gradient trains everything but the shared trunk."""
+        return self.combine_means(means)
+
+    def begin_epoch(self):
+        """Hook at the start of each epoch."""
+
+    def after_step(self):
+        """Hook after each optimizer step of the per-task-gradient path."""
+
+    def end_epoch(self, train_means):
+        """Hook at the end of each epoch, with the tasks' mean training losses."""
+
+    def epoch_weights(self):
+        """The effective weights to record for the epoch just finished."""
+        return self.effective_weights().detach()

@@ -186,6 +186,15 @@ def _split_optimizer_state(optimizer):
     return tensors, {"state": state, "param_groups": groups}
 
 
+def _encode_output_config(est):
+    """The choices of ``set_output``, e.g. ``{"predict": "pandas"}``."""
+    config = getattr(est, "_sklearn_output_config", {})
+    return {
+        key: _encode_value(value, f"set_output({key}=...)")
+        for key, value in config.items()
+    }
+
+
 def _encode_estimator(est):
     net = est.net_
     train_split = getattr(net, "train_split", None)
@@ -203,7 +212,7 @@ def _encode_estimator(est):
             else None
         ),
         "y_1d": bool(est._y_1d_),
-        "n_iter_": int(est.n_iter_),
+        "output_config": _encode_output_config(est),
         "history": _encode_history(net.history),
         "shuffle_seed": int(net.iterator_train__seed),
         "split_seed": int(getattr(train_split, "seed", 0)),
@@ -278,8 +287,15 @@ def save(estimator, path):
     tensors, document["optimizer_state"] = _split_optimizer_state(
         estimator.net_.optimizer_
     )
-    for name, tensor in estimator.net_.module_.state_dict().items():
-        tensors[f"module.{name}"] = tensor.detach().cpu().contiguous()
+    for prefix in ("module", "criterion"):  # the criterion may hold weights too
+        state = getattr(estimator.net_, f"{prefix}_").state_dict()
+        for name, tensor in state.items():
+            if not torch.is_tensor(tensor):
+                raise ValueError(
+                    f"Cannot save the network: its {prefix} state {name!r} is a "
+                    f"{type(tensor).__name__}, not a tensor. Use pickle or joblib."
+                )
+            tensors[f"{prefix}.{name}"] = tensor.detach().cpu().contiguous()
     metadata = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
@@ -454,8 +470,11 @@ def _load_optimizer_state(optimizer, data, tensors):
         )
         state[int(index)] = dict(values)
     for name, tensor in tensors.items():
-        _, index, key = name.split(".", 2)
-        _expect(int(index) in state, f"the optimizer tensor {name!r} has no parameter")
+        _, index, key = (name.split(".", 2) + ["", ""])[:3]
+        _expect(
+            index.isdigit() and int(index) in state and key,
+            f"the optimizer tensor {name!r} belongs to no parameter",
+        )
         state[int(index)][key] = tensor
     groups = [
         {
@@ -470,6 +489,34 @@ def _load_optimizer_state(optimizer, data, tensors):
         raise ValueError(
             f"The model file is invalid: its optimizer state does not fit ({exc})."
         ) from None
+
+
+def _set_fitted_state(est, net, tasks, targets, y_1d):
+    """Give ``est`` the fitted attributes of a trained ``net``, as ``fit`` does."""
+    if hasattr(est, "_set_fitted_state"):  # one code path shared with fit
+        est._set_fitted_state(net, tasks, targets, y_1d)
+        return
+    # Stand-in until MultiTaskNetEstimator has the method: a copy of the end of
+    # its _fit, reading what it derives from the restored history.
+    est.net_ = net
+    est.tasks_ = tasks
+    est.task_names_ = [name for name, _ in tasks]
+    est.classes_ = [getattr(target, "classes", None) for target in targets]
+    est.n_iter_ = len(net.history)
+    last = net.history[-1] if len(net.history) else {}
+    if all(f"weight_{name}" in last for name in est.task_names_):
+        est.task_weights_ = np.array(
+            [last[f"weight_{name}"] for name in est.task_names_]
+        )
+    if getattr(est, "record_gradient_conflict", False):
+        names = est.task_names_
+        est.gradient_cosine_ = np.eye(len(names))
+        for i, a in enumerate(names):
+            for j, b in enumerate(names[i + 1 :], start=i + 1):
+                cosine = last.get(f"grad_cosine_{a}_{b}", np.nan)
+                est.gradient_cosine_[i, j] = est.gradient_cosine_[j, i] = cosine
+    est._targets_ = targets
+    est._y_1d_ = y_1d
 
 
 def _read_file(path):
@@ -499,7 +546,7 @@ def _read_file(path):
     )
     try:
         document = json.loads(metadata.get("estimator", ""))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValueError(
             f"The model file is invalid: its estimator metadata is not JSON ({exc})."
         ) from None
@@ -573,10 +620,9 @@ def load(path, *, device=None):
         "feature_names_in_ must be null or one string per feature",
     )
     seeds = [document.get("shuffle_seed"), document.get("split_seed")]
-    n_iter = document.get("n_iter_")
     _expect(
-        all(isinstance(v, int) and not isinstance(v, bool) for v in [*seeds, n_iter]),
-        "n_iter_ and the seeds must be ints",
+        all(isinstance(v, int) and not isinstance(v, bool) for v in seeds),
+        "the seeds must be ints",
     )
     history = _decode_history(document.get("history"))
 
@@ -590,40 +636,40 @@ def load(path, *, device=None):
     net = est._build_net(tasks, targets, n_features, *seeds)
     with torch.random.fork_rng(devices=est._rng_devices()):
         net.initialize()  # random initial weights, overwritten below
-    module_tensors = {
-        name.removeprefix("module."): tensor
-        for name, tensor in tensors.items()
-        if name.startswith("module.")
-    }
-    optimizer_tensors = {
-        name: tensor
-        for name, tensor in tensors.items()
-        if name.startswith("optimizer.") and name.count(".") >= 2
-    }
-    _expect(
-        len(module_tensors) + len(optimizer_tensors) == len(tensors),
-        "it holds tensors that are neither weights nor optimizer state",
-    )
-    try:
-        net.module_.load_state_dict(module_tensors, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"The model file is invalid: its weights do not fit the network ({exc})."
-        ) from None
+    groups = {"module": {}, "criterion": {}, "optimizer": {}}
+    for name, tensor in tensors.items():
+        prefix, _, key = name.partition(".")
+        _expect(
+            prefix in groups and key,
+            f"it holds a tensor {name!r} that is neither weights nor optimizer state",
+        )
+        groups[prefix][key if prefix != "optimizer" else name] = tensor
+    for prefix in ("module", "criterion"):
+        try:
+            getattr(net, f"{prefix}_").load_state_dict(groups[prefix], strict=True)
+        except RuntimeError as exc:
+            raise ValueError(
+                "The model file is invalid: its weights do not fit the network "
+                f"({exc})."
+            ) from None
     _load_optimizer_state(
-        net.optimizer_, document.get("optimizer_state"), optimizer_tensors
+        net.optimizer_, document.get("optimizer_state"), groups["optimizer"]
     )
     net.history = history
 
-    # TODO: set through one MultiTaskNetEstimator method shared with fit.
-    est.net_ = net
-    est.tasks_ = tasks
-    est.task_names_ = [name for name, _ in tasks]
-    est.classes_ = [getattr(target, "classes", None) for target in targets]
-    est.n_iter_ = n_iter
-    est._targets_ = targets
-    est._y_1d_ = bool(document.get("y_1d"))
+    _set_fitted_state(est, net, tasks, targets, bool(document.get("y_1d")))
     est.n_features_in_ = n_features
     if feature_names is not None:
         est.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    output_config = document.get("output_config") or {}
+    _expect(
+        isinstance(output_config, dict)
+        and all(isinstance(v, str) for v in output_config.values()),
+        "output_config must map set_output's arguments to strings",
+    )
+    if output_config:
+        try:
+            est.set_output(**output_config)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"The model file is invalid: set_output: {exc}") from None
     return est

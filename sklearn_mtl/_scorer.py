@@ -80,7 +80,10 @@ class _SingleTaskView(BaseEstimator):
 
     def predict(self, X):
         y_pred = self.estimator.predict(X)
-        if not self.one_dimensional:
+        if hasattr(y_pred, "iloc"):  # set_output(predict="pandas")
+            y_pred = y_pred if y_pred.ndim == 1 else y_pred.iloc[:, self.index]
+            y_pred = y_pred.to_numpy()
+        elif not self.one_dimensional:
             y_pred = y_pred[:, self.index]
         if self.kind == "regression":
             return y_pred.astype(np.float64)
@@ -91,7 +94,7 @@ class _SingleTaskView(BaseEstimator):
     @available_if(_is_classification_view)
     def predict_proba(self, X):
         proba = self.estimator.predict_proba(X)
-        return proba if self.one_dimensional else proba[self.proba_index]
+        return np.asarray(proba if self.one_dimensional else proba[self.proba_index])
 
 
 class _TaskScorer:

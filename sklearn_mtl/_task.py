@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any
 
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
@@ -57,6 +59,21 @@ class Task(BaseEstimator):
         ``"log_loss"`` for classification and ``"squared_error"`` for
         regression.
 
+    class_weight : dict, "balanced" or None, default=None
+        Per-class weights of a classification task's labels (an error for a
+        regression task). A dict maps class labels, as they appear in ``y``,
+        to non-negative weights; classes left out weigh 1. ``"balanced"``
+        weighs each class by ``n_labelled / (n_classes * n_in_class)``
+        (:func:`~sklearn.utils.class_weight.compute_class_weight`), counted
+        on the task's labelled rows. The weights multiply ``sample_weight``
+        (see :meth:`MultiTaskNetEstimator.fit`); since the task's loss is the
+        weighted *mean* over its labelled rows, only their ratios matter.
+
+    group : str or None, default=None
+        Partial sharing: tasks with the same group share a tower of hidden
+        layers (the estimator's ``group_sizes``) between the trunk and their
+        heads. None attaches the head to the trunk directly.
+
     See Also
     --------
     MultiTaskNetEstimator : The estimator that learns a list of named tasks.
@@ -67,6 +84,8 @@ class Task(BaseEstimator):
     >>> task = Task("regression", head_sizes=(32,), loss="huber")
     >>> task.set_params(weight=0.5)
     Task(head_sizes=(32,), kind='regression', loss='huber', weight=0.5)
+    >>> Task("classification", class_weight="balanced", group="demography")
+    Task(class_weight='balanced', group='demography', kind='classification')
     """
 
     _parameter_constraints: dict = {
@@ -74,6 +93,8 @@ class Task(BaseEstimator):
         "weight": [Interval(Real, 0, None, closed="left")],
         "head_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"auto", *CLASSIFICATION_LOSSES, *REGRESSION_LOSSES})],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "group": [str, None],
     }
 
     def __init__(
@@ -83,11 +104,15 @@ class Task(BaseEstimator):
         weight: float = 1.0,
         head_sizes: Sequence[int] = (),
         loss: str = "auto",
+        class_weight: dict[Any, float] | str | None = None,
+        group: str | None = None,
     ) -> None:
         self.kind = kind
         self.weight = weight
         self.head_sizes = head_sizes
         self.loss = loss
+        self.class_weight = class_weight
+        self.group = group
 
 
 def check_layer_sizes(sizes, name):
@@ -166,7 +191,40 @@ def check_task_list(tasks, reserved_names):
         except InvalidParameterError as exc:
             raise InvalidParameterError(f"Task {name!r}: {exc}") from None
         check_layer_sizes(task.head_sizes, f"Task {name!r}: head_sizes")
+        if task.group is not None and (not task.group or "." in task.group):
+            raise ValueError(
+                f"Task {name!r}: group must be a non-empty str without '.', got "
+                f"{task.group!r}."
+            )
+        if isinstance(task.class_weight, dict):
+            bad = {k: v for k, v in task.class_weight.items() if not _is_weight(v)}
+            if bad:
+                raise ValueError(
+                    f"Task {name!r}: class_weight values must be non-negative "
+                    f"finite numbers, got {bad}."
+                )
     return list(tasks)
+
+
+def _is_weight(value):
+    return (
+        isinstance(value, Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def default_tasks(columns, column_names):
+    """One ``Task()`` per column of ``y``, named after the columns or by position."""
+    if not columns:
+        raise ValueError("y has no columns; it needs one column per task.")
+    names = column_names or [f"task_{j}" for j in range(len(columns))]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"The columns of y must have unique names to name the tasks, got {names}."
+        )
+    return [(name, Task()) for name in names]
 
 
 def resolve_task(name, task, kind):
@@ -184,9 +242,20 @@ def resolve_task(name, task, kind):
             f"a loss for {'regression' if kind == 'classification' else 'classification'}"
             f". Use one of {list(allowed)} (or 'auto')."
         )
+    if task.class_weight is not None and kind != "classification":
+        raise ValueError(
+            f"Task {name!r} is a {kind} task, but it has class_weight="
+            f"{task.class_weight!r}; class weights apply to classification tasks "
+            "only. Remove class_weight, or weigh rows with fit(sample_weight=...)."
+        )
+    class_weight = task.class_weight
+    if isinstance(class_weight, dict):
+        class_weight = dict(class_weight)
     return Task(
         kind,
         weight=float(task.weight),
         head_sizes=check_layer_sizes(task.head_sizes, f"Task {name!r}: head_sizes"),
         loss=loss,
+        class_weight=class_weight,
+        group=task.group,
     )

@@ -7,9 +7,13 @@ module supplies what makes it fast and multi-task aware:
   by slicing tensors built once per fit on the training device, instead of
   indexing and collating sample by sample;
 - :class:`HoldoutSplit` holds out a random validation fraction the same way;
-- :class:`MultiTaskNet` records each task's loss per epoch in the history
-  (``train_loss_<task>``, ``valid_loss_<task>``) and stops with a clear error
-  when a task's loss stops being finite.
+- :class:`MultiTaskNet` records each task's loss and effective weight per
+  epoch in the history (``train_loss_<task>``, ``valid_loss_<task>``,
+  ``weight_<task>``), stops with a clear error when a task's loss stops
+  being finite, computes per-task gradients of the trunk for the weightings
+  that combine gradients (PCGrad, MGDA, GradNorm) and for the
+  gradient-conflict diagnostic, freezes a transferred trunk, and trains the
+  tasks one after another (:meth:`MultiTaskNet.fit_sequentially`).
 """
 
 import math
@@ -19,6 +23,9 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
+from skorch.dataset import unpack_data
+
+from ._weighting import gradient_cosines
 
 
 @contextmanager
@@ -132,25 +139,178 @@ class MultiTaskNet(NeuralNet):
     Its history gains, each epoch, the mean loss of every task over its
     labelled rows: ``train_loss_<task>`` and, when a validation split is
     used, ``valid_loss_<task>`` (NaN when the split holds no label of the
-    task). The totals ``train_loss`` and ``valid_loss`` are the weighted
-    objective, as in skorch.
+    task); and each task's effective loss weight, ``weight_<task>``. The
+    totals ``train_loss`` and ``valid_loss`` are the weighted objective, as
+    in skorch.
+
+    The training step is skorch's (one backward pass of the combined loss)
+    unless the criterion combines per-task gradients or
+    ``record_gradient_conflict`` is set: then each task's gradient of the
+    trainable trunk parameters is computed (one backward pass per task),
+    handed to the criterion's ``combine_gradients``, and the other
+    parameters get the gradient of its ``head_objective``.
 
     Parameters
     ----------
     *args, **kwargs
-        As for :class:`skorch.NeuralNet`; the criterion must offer
-        ``task_sums`` and ``combine`` like :class:`MaskedMultiTaskLoss`.
+        As for :class:`skorch.NeuralNet`; the criterion must be a
+        :class:`~sklearn_mtl._network.MaskedMultiTaskLoss`.
     task_names : sequence of str
         Names of the tasks, in the order of the module's outputs.
+    record_gradient_conflict : bool, default=False
+        Record, per epoch, the mean cosine similarity between each pair of
+        tasks' trunk gradients (``grad_cosine_<a>_<b>``).
+    freeze_trunk : bool, default=False
+        Keep the module's ``trunk`` fixed: its parameters are not trained
+        (``requires_grad`` off, left out of the optimizer) and it runs in
+        evaluation mode (no dropout, no batch-norm statistics updates).
     """
 
-    def __init__(self, *args, task_names=(), **kwargs):
+    def __init__(
+        self, *args, task_names=(), record_gradient_conflict=False,
+        freeze_trunk=False, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.task_names = task_names
+        self.record_gradient_conflict = record_gradient_conflict
+        self.freeze_trunk = freeze_trunk
+
+    # -- set-up ----------------------------------------------------------------
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.freeze_trunk:
+            self.module_.trunk.requires_grad_(False)
+        return self
+
+    def get_all_learnable_params(self):
+        # Frozen parameters (a frozen trunk, the idle heads of a sequential
+        # stage) stay out of the optimizer, weight decay included.
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+    def _set_training(self, training=True):
+        super()._set_training(training)
+        if training and self.freeze_trunk:
+            self.module_.trunk.eval()
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self._per_task = bool(
+            self.criterion_.per_task_gradients or self.record_gradient_conflict
+        )
+        if self._per_task:
+            self._split_parameters()
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        self._per_task = False
+        self._shared = self._others = self._last_layer = None  # don't pickle them
+
+    def _split_parameters(self):
+        """The trainable trunk parameters, the others, and the trunk's last layer."""
+        trunk = self.module_.trunk
+        shared = [p for p in trunk.parameters() if p.requires_grad]
+        if not shared:
+            raise ValueError(
+                "The training computes each task's gradient of the shared trunk "
+                "(for the weighting or record_gradient_conflict=True), but the "
+                "trunk has no trainable parameters. Use weighting='fixed', "
+                "'uncertainty' or 'dwa', or a trunk that is trained."
+            )
+        ids = {id(p) for p in shared}
+        self._shared = shared
+        self._others = [
+            p for _, p in self.get_all_learnable_params() if id(p) not in ids
+        ]
+        last = next(
+            [p for p in m.parameters(recurse=False) if p.requires_grad]
+            for m in reversed(list(trunk.modules()))
+            if any(p.requires_grad for p in m.parameters(recurse=False))
+        )
+        last_ids = {id(p) for p in last}
+        columns, offset = [], 0
+        for p in shared:
+            if id(p) in last_ids:
+                columns.append(torch.arange(offset, offset + p.numel()))
+            offset += p.numel()
+        self._last_layer = torch.cat(columns).to(shared[0].device)
+
+    # -- training steps --------------------------------------------------------
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        if self._per_task:
+            self.criterion_.after_step()
+        return step
+
+    def train_step_single(self, batch, **fit_params):
+        if not self._per_task:  # the fast path: one backward pass
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        sums, counts = self.criterion_.task_sums(y_pred, yi)
+        self._record_task_sums(sums, counts, training=True)
+        means = sums / counts.clamp(min=1)
+        loss = self.criterion_.combine_means(means)
+        shared = self._shared
+        grads = torch.stack([self._flat_grad(m, shared) for m in means])
+        present = counts > 0
+        if self.record_gradient_conflict:
+            cosines = gradient_cosines(grads, present).detach()
+            defined = ~torch.isnan(cosines)
+            self._cosine_sum += torch.where(defined, cosines, 0.0).double().cpu()
+            self._cosine_count += defined.cpu()
+        shared_grad = self.criterion_.combine_gradients(
+            grads, means, present, self._last_layer
+        )
+        offset = 0
+        for p in shared:
+            p.grad = shared_grad[offset : offset + p.numel()].view_as(p).clone()
+            offset += p.numel()
+        if self._others:
+            other_grads = torch.autograd.grad(
+                self.criterion_.head_objective(means), self._others, allow_unused=True
+            )
+            for p, g in zip(self._others, other_grads):
+                if g is not None:
+                    p.grad = g
+        return {"loss": loss.detach(), "y_pred": y_pred}
+
+    @staticmethod
+    def _flat_grad(output, params):
+        """The gradient of ``output`` with respect to ``params``, as one vector."""
+        grads = torch.autograd.grad(
+            output, params, retain_graph=True, allow_unused=True
+        )
+        return torch.cat([
+            (g if g is not None else torch.zeros_like(p)).reshape(-1)
+            for g, p in zip(grads, params)
+        ])
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        sums, counts = self.criterion_.task_sums(y_pred, y_true)
+        self._record_task_sums(sums, counts, training)
+        return self.criterion_.combine(sums, counts)
+
+    def _record_task_sums(self, sums, counts, training):
+        totals = getattr(self, "_task_totals", {})
+        prev_sums, prev_counts = totals.get(training, (0.0, 0))
+        totals[training] = (prev_sums + sums.detach(), prev_counts + counts)
+        self._task_totals = totals
+
+    # -- epochs ----------------------------------------------------------------
 
     def on_epoch_begin(self, net, **kwargs):
         super().on_epoch_begin(net, **kwargs)
         self._task_totals = {}
+        self.criterion_.begin_epoch()
+        if self.record_gradient_conflict:
+            n = len(self.task_names)
+            self._cosine_sum = torch.zeros((n, n), dtype=torch.float64)
+            self._cosine_count = torch.zeros((n, n), dtype=torch.int64)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch ends training quietly on KeyboardInterrupt, wherever it
@@ -172,20 +332,13 @@ class MultiTaskNet(NeuralNet):
         finally:
             self._finished_epoch_state = None  # don't pickle a copy of the weights
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        sums, counts = self.criterion_.task_sums(y_pred, y_true)
-        totals = getattr(self, "_task_totals", {})
-        prev_sums, prev_counts = totals.get(training, (0.0, 0))
-        totals[training] = (prev_sums + sums.detach(), prev_counts + counts)
-        self._task_totals = totals
-        return self.criterion_.combine(sums, counts)
-
     def _module_state(self):
         return {key: value.detach().clone() for key, value in self.module_.state_dict().items()}
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
         diverged = []
+        train_means = None
         for training, (sums, counts) in self._task_totals.items():
             means = (sums / counts).tolist()  # 0 / 0 is NaN: no label this epoch
             prefix = "train" if training else "valid"
@@ -193,6 +346,23 @@ class MultiTaskNet(NeuralNet):
                 self.history.record(f"{prefix}_loss_{name}", mean)
                 if count and not math.isfinite(mean):
                     diverged.append(name)
+            if training:
+                train_means = means
+        weights = self.criterion_.epoch_weights().tolist()
+        for name, weight in zip(self.task_names, weights):
+            self.history.record(f"weight_{name}", weight)
+        if getattr(self, "_active_task", None) is not None:
+            self.history.record("active_task", self._active_task)
+        if self.record_gradient_conflict:
+            mean = self._cosine_sum / self._cosine_count.clamp(min=1)
+            mean[self._cosine_count == 0] = math.nan
+            for i, a in enumerate(self.task_names):
+                for j in range(i + 1, len(self.task_names)):
+                    self.history.record(
+                        f"grad_cosine_{a}_{self.task_names[j]}", float(mean[i, j])
+                    )
+        if train_means is not None:
+            self.criterion_.end_epoch(train_means)
         self._finished_epoch_state = self._module_state()
         if diverged:
             raise ValueError(
@@ -200,6 +370,45 @@ class MultiTaskNet(NeuralNet):
                 f"task(s) {sorted(set(diverged))} is not finite. Lower the learning "
                 f"rate (lr={self.lr}) or standardize X (e.g. with StandardScaler)."
             )
+
+    # -- schedules -------------------------------------------------------------
+
+    def fit_sequentially(self, dataset, epochs):
+        """Train the tasks one after another, each for ``epochs`` epochs.
+
+        Stage ``k`` trains the trunk and task ``k``'s head (and its group's
+        tower) on task ``k``'s loss alone, with a fresh optimizer, starting
+        from the trunk that stage ``k - 1`` left; the other heads are frozen.
+        The history records the stage's task as ``active_task``. Stops after
+        an interrupted stage.
+        """
+        module = self.module_
+        weights = self.criterion_.weights.clone()
+        trainable = [(p, p.requires_grad) for p in module.parameters()]
+        try:
+            for k, name in enumerate(self.task_names):
+                for head in module.heads:
+                    head.requires_grad_(False)
+                for tower in module.towers.values():
+                    tower.requires_grad_(False)
+                module.heads[k].requires_grad_(True)
+                if module.head_groups[k] is not None:
+                    module.towers[module.head_groups[k]].requires_grad_(True)
+                mask = torch.zeros_like(weights)
+                mask[k] = 1.0
+                self.criterion_.weights = weights * mask
+                self._active_task = name
+                self.initialize_optimizer()
+                self.partial_fit(dataset, epochs=epochs)
+                if self._interrupted:
+                    break
+        finally:
+            self.criterion_.weights = weights
+            self._active_task = None
+            for p, requires_grad in trainable:
+                p.requires_grad_(requires_grad)
+            self.initialize_optimizer()
+        return self
 
 
 class StopEarly(EarlyStopping):
