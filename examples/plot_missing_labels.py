@@ -72,7 +72,7 @@ def make_model():
         ],
         trunk_sizes=(32,),
         max_epochs=60,
-        batch_size=16,
+        batch_size=32,
         lr=3e-3,
         random_state=0,
     )
