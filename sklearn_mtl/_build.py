@@ -9,9 +9,7 @@ the network (:func:`module_params`), the criterion of the ``weighting``
 the multi-task parameters before anything is built.
 """
 
-import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
 from ._network import ACTIVATIONS, MultiTaskNetwork
 from ._task import check_layer_sizes
@@ -84,8 +82,11 @@ def module_params(est, tasks, targets, n_features):
     }
 
 
-def criterion_params(est, tasks):
-    """The criterion class of ``weighting`` and its keyword arguments."""
+def criterion_params(est, tasks, seed=0):
+    """The criterion class of ``weighting`` and its keyword arguments.
+
+    ``seed`` seeds PCGrad's projection orders (a stream of its own).
+    """
     params = {
         "losses": [task.loss for _, task in tasks],
         "weights": [task.weight for _, task in tasks],
@@ -95,9 +96,7 @@ def criterion_params(est, tasks):
     elif est.weighting == "dwa":
         params["temperature"] = est.dwa_temperature
     elif est.weighting == "pcgrad":
-        params["random_state"] = check_random_state(est.random_state).randint(
-            np.iinfo(np.int32).max
-        )
+        params["random_state"] = [int(seed), 1]  # independent of the shuffling
     return CRITERIA[est.weighting], params
 
 
@@ -169,7 +168,7 @@ def build_net(
     train_split = None
     if est.early_stopping:
         train_split = HoldoutSplit(est.validation_fraction, split_seed)
-    criterion, criterion_kwargs = criterion_params(est, tasks)
+    criterion, criterion_kwargs = criterion_params(est, tasks, shuffle_seed)
     # Parameter groups (skorch matches the parameters' names): the trunk
     # gets its extra L2 penalty, learned loss weights no weight decay.
     param_groups = [
@@ -202,6 +201,12 @@ def build_net(
         train_split=train_split,
         callbacks=callbacks,
         callbacks__print_log__sink=sink,
+        # constant under the fixed weighting: not worth a column of the log
+        callbacks__print_log__keys_ignored=(
+            [f"weight_{name}" for name, _ in tasks]
+            if est.weighting == "fixed" and est.schedule == "joint"
+            else None
+        ),
         device=device,
         verbose=est.verbose,
         task_names=[name for name, _ in tasks],

@@ -492,8 +492,17 @@ class MultiTaskNetEstimator(_BaseComposition):
         return self
 
     def __sklearn_clone__(self):
-        # scikit-learn's clone() would also clone init_trunk_from, dropping
-        # its fit. It is only read, so the clone shares the fitted source.
+        """Return an unfitted copy that shares a fitted ``init_trunk_from``.
+
+        scikit-learn's :func:`~sklearn.base.clone` would clone
+        ``init_trunk_from`` too, dropping its fit; it is only read, so the
+        clone shares the fitted source instead.
+
+        Returns
+        -------
+        clone : MultiTaskNetEstimator
+            The unfitted copy.
+        """
         cloned = super().__sklearn_clone__()
         if getattr(self.init_trunk_from, "net_", None) is not None:
             cloned.init_trunk_from = self.init_trunk_from
@@ -616,22 +625,34 @@ class MultiTaskNetEstimator(_BaseComposition):
                 stacklevel=3,
             )
 
+        self._set_fitted_state(net, resolved, targets, y_1d)
+        return self
+
+    def _set_fitted_state(self, net, tasks, targets, y_1d):
+        """Set the fitted attributes from a trained net (shared by fit and load).
+
+        ``task_weights_`` and ``gradient_cosine_`` are read from the last
+        epoch of ``net.history``; a history without weights (an old model)
+        gives each task its ``Task.weight``.
+        """
         self.net_ = net
-        self.tasks_ = resolved
-        self.task_names_ = [name for name, _ in resolved]
+        self.tasks_ = tasks
+        self.task_names_ = [name for name, _ in tasks]
         self.classes_ = [getattr(target, "classes", None) for target in targets]
         self.n_iter_ = len(net.history)
-        last = net.history[-1]
-        self.task_weights_ = np.array([last[f"weight_{n}"] for n in self.task_names_])
-        if self.record_gradient_conflict:
-            self.gradient_cosine_ = np.eye(len(resolved))
+        last = net.history[-1] if net.history else {}
+        self.task_weights_ = np.array(
+            [last.get(f"weight_{name}", task.weight) for name, task in tasks]
+        )
+        if self.record_gradient_conflict and net.history:
+            cosine = np.eye(len(tasks))
             for i, a in enumerate(self.task_names_):
                 for j, b in enumerate(self.task_names_[i + 1 :], start=i + 1):
-                    cosine = last[f"grad_cosine_{a}_{b}"]
-                    self.gradient_cosine_[i, j] = self.gradient_cosine_[j, i] = cosine
+                    value = last.get(f"grad_cosine_{a}_{b}", np.nan)
+                    cosine[i, j] = cosine[j, i] = value
+            self.gradient_cosine_ = cosine
         self._targets_ = targets
         self._y_1d_ = y_1d
-        return self
 
     def _build_net(self, tasks, targets, n_features, shuffle_seed, split_seed):
         """A new skorch net for the resolved ``tasks`` (see ``_build.build_net``)."""
@@ -815,7 +836,9 @@ class MultiTaskNetEstimator(_BaseComposition):
             ]
         return probas[0] if self._y_1d_ else probas
 
-    def score_tasks(self, X: ArrayLike, y: ArrayLike) -> dict[str, float]:
+    def score_tasks(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> dict[str, float]:
         """Score each task on its labelled rows.
 
         Classification tasks are scored by accuracy, regression tasks by R².
@@ -827,29 +850,43 @@ class MultiTaskNetEstimator(_BaseComposition):
         y : array-like of shape (n_samples, n_tasks) or DataFrame
             True labels, one column per task (matched by name for a
             DataFrame); missing labels are skipped.
+        sample_weight : array-like of shape (n_samples,) or \
+                (n_samples, n_tasks), or DataFrame, default=None
+            Weights of the rows, or of each row's labels, as for
+            :meth:`fit`; the scores are weighted accordingly.
 
         Returns
         -------
         scores : dict of str to float
-            Task name to score; NaN for a task without labels in ``y``.
+            Task name to score; NaN for a task without labels (of positive
+            weight) in ``y``.
         """
         check_is_fitted(self)
         columns, column_names, _ = split_columns(y)
         columns = match_columns(columns, column_names, self.tasks_)
         predictions = self._predict_columns(X)
         self._check_n_rows(predictions[0], columns)
+        weights = check_sample_weight(sample_weight, len(columns[0]), self.task_names_)
         scores = {}
-        for (name, task), column, pred in zip(self.tasks_, columns, predictions):
+        for j, ((name, task), column, pred) in enumerate(
+            zip(self.tasks_, columns, predictions)
+        ):
             values, missing, _ = labelled_values(column)
-            if not len(values):
+            w = None if weights is None else weights[~missing, j]
+            if not len(values) or (w is not None and not w.sum()):
                 scores[name] = np.nan
             elif task.kind == "classification":
-                scores[name] = float(accuracy_score(values, pred[~missing]))
+                score = accuracy_score(values, pred[~missing], sample_weight=w)
+                scores[name] = float(score)
             else:
-                scores[name] = float(r2_score(values.astype(np.float64), pred[~missing]))
+                scores[name] = float(
+                    r2_score(values.astype(np.float64), pred[~missing], sample_weight=w)
+                )
         return scores
 
-    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+    def score(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean over tasks of accuracy (classification) and R² (regression).
 
         Parameters
@@ -858,13 +895,17 @@ class MultiTaskNetEstimator(_BaseComposition):
             Test samples.
         y : array-like of shape (n_samples, n_tasks) or DataFrame
             True labels, one column per task; missing labels are skipped.
+        sample_weight : array-like of shape (n_samples,) or \
+                (n_samples, n_tasks), or DataFrame, default=None
+            Weights of the rows or labels, as for :meth:`score_tasks`.
 
         Returns
         -------
         score : float
             The mean of :meth:`score_tasks` over the tasks that have labels.
         """
-        scores = [s for s in self.score_tasks(X, y).values() if not np.isnan(s)]
+        scores = self.score_tasks(X, y, sample_weight=sample_weight).values()
+        scores = [s for s in scores if not np.isnan(s)]
         return float(np.mean(scores)) if scores else np.nan
 
 

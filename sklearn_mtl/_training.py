@@ -166,6 +166,10 @@ class MultiTaskNet(NeuralNet):
         evaluation mode (no dropout, no batch-norm statistics updates).
     """
 
+    # Set at each training start; defaults for nets that never trained.
+    _per_task = False
+    _active_task = None
+
     def __init__(
         self, *args, task_names=(), record_gradient_conflict=False,
         freeze_trunk=False, **kwargs
@@ -351,7 +355,7 @@ class MultiTaskNet(NeuralNet):
         weights = self.criterion_.epoch_weights().tolist()
         for name, weight in zip(self.task_names, weights):
             self.history.record(f"weight_{name}", weight)
-        if getattr(self, "_active_task", None) is not None:
+        if self._active_task is not None:
             self.history.record("active_task", self._active_task)
         if self.record_gradient_conflict:
             mean = self._cosine_sum / self._cosine_count.clamp(min=1)

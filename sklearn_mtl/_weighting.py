@@ -332,8 +332,8 @@ class PCGradLoss(GradientLoss):
 
     Parameters
     ----------
-    random_state : int, default=0
-        Seed of the projection orders.
+    random_state : int or sequence of int, default=0
+        Seed of the projection orders (for :func:`numpy.random.default_rng`).
     """
 
     def __init__(self, losses, weights, random_state=0):

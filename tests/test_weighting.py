@@ -82,9 +82,15 @@ def one_sgd_step(X, Y, **params):
     """One full-batch SGD step with lr=1: the weights move by minus the gradient."""
     tasks = [(name, Task("regression")) for name in ("a", "b", "c")[: Y.shape[1]]]
     est = MultiTaskNetEstimator(
-        tasks=tasks, trunk_sizes=(6,), max_epochs=1, batch_size=len(X),
-        optimizer=torch.optim.SGD, lr=1.0, random_state=0,
-        callbacks=[("snapshot", Snapshot())], **params,
+        tasks=tasks,
+        trunk_sizes=(6,),
+        max_epochs=1,
+        batch_size=len(X),
+        optimizer=torch.optim.SGD,
+        lr=1.0,
+        random_state=0,
+        callbacks=[("snapshot", Snapshot())],
+        **params,
     )
     est.fit(X, Y)
     before = dict(est.net_.callbacks_)["snapshot"].state
@@ -96,10 +102,17 @@ def one_sgd_step(X, Y, **params):
     grads = []
     for j, output in enumerate(outputs):
         loss = torch.nn.functional.mse_loss(output[:, 0], codes[:, j])
-        grads.append(torch.cat([
-            g.reshape(-1) for g in torch.autograd.grad(loss, trunk, retain_graph=True)
-        ]))
-    after = torch.cat([p.detach().reshape(-1) for p in est.net_.module_.trunk.parameters()])
+        grads.append(
+            torch.cat(
+                [
+                    g.reshape(-1)
+                    for g in torch.autograd.grad(loss, trunk, retain_graph=True)
+                ]
+            )
+        )
+    after = torch.cat(
+        [p.detach().reshape(-1) for p in est.net_.module_.trunk.parameters()]
+    )
     applied = torch.cat([p.reshape(-1) for p in trunk]).detach() - after
     return est, torch.stack(grads).detach(), applied
 
@@ -122,8 +135,12 @@ def test_mgda_step_applies_the_min_norm_combination_to_the_trunk():
     X, Y = conflicting_targets()
     est, grads, applied = one_sgd_step(X, Y, weighting="mgda")
     alpha = min_norm_coefficients((grads @ grads.T).double().numpy())
-    assert_allclose(applied, torch.as_tensor(alpha, dtype=torch.float32) @ grads,
-                    rtol=1e-4, atol=1e-6)
+    assert_allclose(
+        applied,
+        torch.as_tensor(alpha, dtype=torch.float32) @ grads,
+        rtol=1e-4,
+        atol=1e-6,
+    )
     assert_allclose(est.task_weights_, alpha, rtol=1e-5)
 
 
@@ -174,7 +191,10 @@ def test_min_norm_two_task_closed_form():
 def test_mgda_records_coefficients_that_sum_to_one():
     X, Y = signal_and_noise()
     est = MultiTaskNetEstimator(
-        tasks=TWO_REGRESSIONS, trunk_sizes=(8,), max_epochs=3, weighting="mgda",
+        tasks=TWO_REGRESSIONS,
+        trunk_sizes=(8,),
+        max_epochs=3,
+        weighting="mgda",
         random_state=0,
     ).fit(X, Y)
     weights = est.net_.history[:, ["weight_signal", "weight_noise"]]
@@ -216,8 +236,13 @@ def test_dwa_weights_follow_the_loss_ratios_of_the_last_two_epochs(census):
 def test_uncertainty_gives_a_pure_noise_task_a_small_weight():
     X, Y = signal_and_noise()
     est = MultiTaskNetEstimator(
-        tasks=TWO_REGRESSIONS, trunk_sizes=(16,), max_epochs=30, lr=1e-2,
-        batch_size=64, weighting="uncertainty", random_state=0,
+        tasks=TWO_REGRESSIONS,
+        trunk_sizes=(16,),
+        max_epochs=30,
+        lr=1e-2,
+        batch_size=64,
+        weighting="uncertainty",
+        random_state=0,
     ).fit(X, Y)
     signal, noise = est.task_weights_
     assert noise < 0.25 * signal
@@ -232,12 +257,20 @@ def test_uncertainty_gives_a_pure_noise_task_a_small_weight():
 def test_uncertainty_log_variances_are_trained_without_weight_decay():
     X, Y = signal_and_noise(n=60)
     est = MultiTaskNetEstimator(
-        tasks=TWO_REGRESSIONS, trunk_sizes=(8,), max_epochs=2, weight_decay=1e-2,
-        weighting="uncertainty", random_state=0,
+        tasks=TWO_REGRESSIONS,
+        trunk_sizes=(8,),
+        max_epochs=2,
+        weight_decay=1e-2,
+        weighting="uncertainty",
+        random_state=0,
     ).fit(X, Y)
     net = est.net_
     log_vars = net.criterion_.log_vars
-    groups = [g for g in net.optimizer_.param_groups if any(p is log_vars for p in g["params"])]
+    groups = [
+        g
+        for g in net.optimizer_.param_groups
+        if any(p is log_vars for p in g["params"])
+    ]
     assert len(groups) == 1 and groups[0]["weight_decay"] == 0.0
     assert not torch.equal(log_vars.detach(), torch.zeros(2))  # they were trained
 
@@ -252,8 +285,9 @@ def test_gradnorm_gradient_moves_norms_toward_their_targets():
     grad = gradnorm_scale_gradient(scales, grad_norms, ratios, alpha=1.5)
     assert grad[0] > 0 and grad[1] < 0  # a descent step shrinks 0, grows 1
     # a task that trains slower gets a higher target
-    grad = gradnorm_scale_gradient(scales, torch.tensor([1.0, 1.0]),
-                                   torch.tensor([0.2, 0.8]), alpha=1.5)
+    grad = gradnorm_scale_gradient(
+        scales, torch.tensor([1.0, 1.0]), torch.tensor([0.2, 0.8]), alpha=1.5
+    )
     assert grad[0] > 0 and grad[1] < 0
 
 
@@ -272,8 +306,14 @@ def _last_layer_gradient_norms(est, X, Y):
 def test_gradnorm_balances_gradient_norms_on_the_last_shared_layer():
     X, Y = signal_and_noise()
     est = MultiTaskNetEstimator(
-        tasks=TWO_REGRESSIONS, trunk_sizes=(16,), max_epochs=30, lr=1e-2,
-        batch_size=64, weighting="gradnorm", gradnorm_alpha=0.0, random_state=0,
+        tasks=TWO_REGRESSIONS,
+        trunk_sizes=(16,),
+        max_epochs=30,
+        lr=1e-2,
+        batch_size=64,
+        weighting="gradnorm",
+        gradnorm_alpha=0.0,
+        random_state=0,
     ).fit(X, Y)
     scales = est.task_weights_
     assert scales.sum() == pytest.approx(2, rel=1e-5)  # normalized to n_tasks
@@ -287,8 +327,14 @@ def test_gradnorm_balances_gradient_norms_on_the_last_shared_layer():
 def test_gradnorm_favours_the_slower_task_with_positive_alpha():
     X, Y = signal_and_noise()
     est = MultiTaskNetEstimator(
-        tasks=TWO_REGRESSIONS, trunk_sizes=(16,), max_epochs=20, lr=1e-2,
-        batch_size=64, weighting="gradnorm", gradnorm_alpha=1.5, random_state=0,
+        tasks=TWO_REGRESSIONS,
+        trunk_sizes=(16,),
+        max_epochs=20,
+        lr=1e-2,
+        batch_size=64,
+        weighting="gradnorm",
+        gradnorm_alpha=1.5,
+        random_state=0,
     ).fit(X, Y)
     signal, noise = est.task_weights_
     assert noise > signal  # the noise task's loss barely falls: slow
@@ -300,7 +346,11 @@ def test_task_weight_multiplies_the_adaptive_weight():
     X, Y = signal_and_noise(n=80)
     tasks = [("signal", Task("regression", weight=3.0)), ("noise", Task("regression"))]
     est = MultiTaskNetEstimator(
-        tasks=tasks, trunk_sizes=(8,), max_epochs=2, weighting="gradnorm", random_state=0
+        tasks=tasks,
+        trunk_sizes=(8,),
+        max_epochs=2,
+        weighting="gradnorm",
+        random_state=0,
     ).fit(X, Y)
     scales = est.net_.criterion_.scales.detach().numpy()
     assert_allclose(est.task_weights_, [3.0, 1.0] * scales, rtol=1e-6)
@@ -324,8 +374,11 @@ def test_gradient_conflict_is_recorded_per_epoch(census):
     X, Y = census
     est = make_estimator(max_epochs=2, record_gradient_conflict=True).fit(X, Y)
     history = est.net_.history
-    for key in ("grad_cosine_income_married", "grad_cosine_income_age",
-                "grad_cosine_married_age"):
+    for key in (
+        "grad_cosine_income_married",
+        "grad_cosine_income_age",
+        "grad_cosine_married_age",
+    ):
         values = history[:, key]
         assert len(values) == 2 and all(-1 <= v <= 1 for v in values)
     assert est.gradient_cosine_.shape == (3, 3)
@@ -339,7 +392,8 @@ def test_recording_conflict_does_not_change_the_fixed_weighting_fit(census):
     plain = make_estimator().fit(X, Y)
     recorded = make_estimator(record_gradient_conflict=True).fit(X, Y)
     assert_allclose(
-        recorded.predict(X)[:, 2].astype(float), plain.predict(X)[:, 2].astype(float),
+        recorded.predict(X)[:, 2].astype(float),
+        plain.predict(X)[:, 2].astype(float),
         rtol=1e-4,
     )
     assert not hasattr(plain, "gradient_cosine_")
