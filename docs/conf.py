@@ -11,7 +11,6 @@ The examples in ``examples/`` are run by sphinx-gallery during the build.
 """
 
 import os
-import re
 from datetime import date
 
 import sklearn_mtl
@@ -97,17 +96,3 @@ html_theme_options = {
 }
 html_show_sourcelink = False
 
-
-# -- Docstring fix-ups ---------------------------------------------------------
-def _quote_shape_names(app, what, name, obj, options, lines):
-    """Quote ``(n_features_in_,)`` in types, which reST reads as a link target.
-
-    scikit-learn writes such shapes as ``(`n_features_in_`,)``; this keeps
-    docstrings that don't from failing the build.
-    """
-    for i, line in enumerate(lines):
-        lines[i] = re.sub(r"\((\w+_),\)", r"(`\1`,)", line)
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _quote_shape_names, priority=100)

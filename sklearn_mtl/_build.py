@@ -19,7 +19,25 @@ from ._weighting import CRITERIA, GRADIENT_METHODS
 
 
 def check_method_params(est):
-    """Cross-parameter checks of the multi-task methods, before any training."""
+    """Checks that parameter constraints can't express, before any training."""
+    if torch.device(est.device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={est.device!r}, but no CUDA device is available; use "
+            "device='cpu'."
+        )
+    if not issubclass(est.optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer must be a torch.optim.Optimizer class such as "
+            f"torch.optim.Adam, got {est.optimizer!r}."
+        )
+    if isinstance(est.activation, type) and not issubclass(
+        est.activation, torch.nn.Module
+    ):
+        raise TypeError(
+            "activation must be one of "
+            f"{sorted(ACTIVATIONS)} or a torch.nn.Module class, got "
+            f"{est.activation!r}."
+        )
     if est.trunk is None and est.trunk_params:
         raise ValueError(
             f"trunk_params={est.trunk_params!r} are arguments of a custom trunk "
@@ -147,24 +165,6 @@ def build_net(
 ):
     """A new net for the resolved ``tasks``, their label codecs and ``n_features``."""
     device = torch.device(est.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={est.device!r}, but no CUDA device is available; use "
-            "device='cpu'."
-        )
-    if not issubclass(est.optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            "optimizer must be a torch.optim.Optimizer class such as "
-            f"torch.optim.Adam, got {est.optimizer!r}."
-        )
-    if isinstance(est.activation, type) and not issubclass(
-        est.activation, torch.nn.Module
-    ):
-        raise TypeError(
-            "activation must be one of "
-            f"{sorted(ACTIVATIONS)} or a torch.nn.Module class, got "
-            f"{est.activation!r}."
-        )
     train_split = None
     if est.early_stopping:
         train_split = HoldoutSplit(est.validation_fraction, split_seed)

@@ -13,7 +13,7 @@ import torch
 from numpy.typing import ArrayLike
 from scipy.special import softmax
 from sklearn.base import _fit_context
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition, available_if
@@ -274,7 +274,7 @@ class MultiTaskNetEstimator(_BaseComposition):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit. Defined only when ``X`` has
         feature names that are all strings.
 
@@ -698,7 +698,7 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     def _validate_X(self, X, reset):
         try:
-            return validate_data(self, X, reset=reset, dtype=np.float32)
+            X = validate_data(self, X, reset=reset, dtype=np.float32)
         except ValueError as exc:
             if "could not convert" not in str(exc):
                 raise
@@ -707,6 +707,10 @@ class MultiTaskNetEstimator(_BaseComposition):
                 "Encode categorical features first, e.g. with a OneHotEncoder in "
                 "a ColumnTransformer."
             ) from None
+        # A float32 input comes back uncopied, and may be read-only (pandas'
+        # copy-on-write, joblib's memory maps); torch only wraps writable
+        # memory, so this is where X gets its one copy.
+        return X if X.flags.writeable else X.copy()
 
     @staticmethod
     def _check_n_rows(X, columns):
@@ -876,8 +880,9 @@ class MultiTaskNetEstimator(_BaseComposition):
             if not len(values) or (w is not None and not w.sum()):
                 scores[name] = np.nan
             elif task.kind == "classification":
-                score = accuracy_score(values, pred[~missing], sample_weight=w)
-                scores[name] = float(score)
+                # Accuracy as a plain comparison: scikit-learn's accuracy_score
+                # refuses classes that are fractional floats.
+                scores[name] = float(np.average(pred[~missing] == values, weights=w))
             else:
                 scores[name] = float(
                     r2_score(values.astype(np.float64), pred[~missing], sample_weight=w)

@@ -491,34 +491,6 @@ def _load_optimizer_state(optimizer, data, tensors):
         ) from None
 
 
-def _set_fitted_state(est, net, tasks, targets, y_1d):
-    """Give ``est`` the fitted attributes of a trained ``net``, as ``fit`` does."""
-    if hasattr(est, "_set_fitted_state"):  # one code path shared with fit
-        est._set_fitted_state(net, tasks, targets, y_1d)
-        return
-    # Stand-in until MultiTaskNetEstimator has the method: a copy of the end of
-    # its _fit, reading what it derives from the restored history.
-    est.net_ = net
-    est.tasks_ = tasks
-    est.task_names_ = [name for name, _ in tasks]
-    est.classes_ = [getattr(target, "classes", None) for target in targets]
-    est.n_iter_ = len(net.history)
-    last = net.history[-1] if len(net.history) else {}
-    if all(f"weight_{name}" in last for name in est.task_names_):
-        est.task_weights_ = np.array(
-            [last[f"weight_{name}"] for name in est.task_names_]
-        )
-    if getattr(est, "record_gradient_conflict", False):
-        names = est.task_names_
-        est.gradient_cosine_ = np.eye(len(names))
-        for i, a in enumerate(names):
-            for j, b in enumerate(names[i + 1 :], start=i + 1):
-                cosine = last.get(f"grad_cosine_{a}_{b}", np.nan)
-                est.gradient_cosine_[i, j] = est.gradient_cosine_[j, i] = cosine
-    est._targets_ = targets
-    est._y_1d_ = y_1d
-
-
 def _read_file(path):
     """The JSON document and the tensors of a model file, parsed as data."""
     safetensors = _import_safetensors("sklearn_mtl.load")
@@ -657,7 +629,7 @@ def load(path, *, device=None):
     )
     net.history = history
 
-    _set_fitted_state(est, net, tasks, targets, bool(document.get("y_1d")))
+    est._set_fitted_state(net, tasks, targets, bool(document.get("y_1d")))
     est.n_features_in_ = n_features
     if feature_names is not None:
         est.feature_names_in_ = np.asarray(feature_names, dtype=object)

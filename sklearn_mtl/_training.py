@@ -367,6 +367,9 @@ class MultiTaskNet(NeuralNet):
                     )
         if train_means is not None:
             self.criterion_.end_epoch(train_means)
+        # The totals live on the training device; a fitted net must not keep
+        # them (skorch maps only its own modules to the CPU when unpickling).
+        self._task_totals = {}
         self._finished_epoch_state = self._module_state()
         if diverged:
             raise ValueError(

@@ -89,10 +89,6 @@ def test_fit_and_predict_on_gpu(census):
 
 
 @requires_cuda
-@pytest.mark.xfail(
-    raises=RuntimeError,
-    reason="KNOWN LIBRARY ISSUE, see test_every_pickled_tensor_is_mapped_by_skorch",
-)
 def test_gpu_trained_model_unpickles_on_cpu_only_machine(census, monkeypatch):
     X, Y = census
     est = make_estimator(device="cuda").fit(X, Y)
@@ -127,12 +123,6 @@ def test_model_pickled_on_gpu_machine_predicts_on_cpu(census, monkeypatch):
     assert_array_equal(restored.predict(X), y_pred)  # same random_state
 
 
-@pytest.mark.xfail(
-    reason="KNOWN LIBRARY ISSUE: with warm_start=True, fit skips _build_net and so "
-    "its CUDA check; _rng_devices then calls torch.cuda.current_device(), which "
-    "raises AssertionError('Torch not compiled with CUDA enabled') on a CPU-only "
-    "machine. Remove this marker once fixed.",
-)
 def test_warm_start_of_gpu_model_on_cpu_only_machine_fails_clearly(census, monkeypatch):
     X, Y = census
     est = make_estimator().fit(X, Y)
@@ -157,15 +147,6 @@ class TensorSpy(pickle.Pickler):
         return NotImplemented  # pickle it as usual
 
 
-@pytest.mark.xfail(
-    reason="KNOWN LIBRARY ISSUE: MultiTaskNet keeps the last epoch's per-task loss "
-    "sums and label counts (net_._task_totals, _training.py get_loss) as tensors on "
-    "the training device after fit. They are not among skorch's "
-    "cuda_dependent_attributes_, so a GPU-trained model pickles them as CUDA "
-    "tensors outside skorch's device mapping, and unpickling it on a CPU-only "
-    "machine raises torch's RuntimeError 'Attempting to deserialize object on a "
-    "CUDA device'. Remove this marker once fixed.",
-)
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_every_pickled_tensor_is_mapped_by_skorch(census, early_stopping):
     # skorch moves the tensors of its cuda_dependent_attributes_ (module_,

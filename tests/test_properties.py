@@ -109,7 +109,6 @@ def cases(draw):
         n_rows=draw(st.sampled_from([13, 40, 8, 5, 3, 2, 1])),
         n_features=draw(st.integers(1, 3)),
         x_dtype=draw(st.sampled_from(X_DTYPES)),
-        # KNOWN LIBRARY ISSUE: float32 with x_frame=True warns (see check_case).
         x_frame=draw(st.booleans()),
         y_container=draw(st.sampled_from(containers)),
         tasks=tasks,
@@ -233,11 +232,6 @@ def expected_errors(spec, labelled):
 
 def check_case(case):
     with warnings.catch_warnings():
-        # KNOWN LIBRARY ISSUE (reported; see test_read_only_X_is_not_handed_to_torch
-        # below): a float32 DataFrame X (x_dtype="float32", x_frame=True) reaches
-        # torch as a read-only array, and torch warns, once per process. Remove
-        # this filter when that test passes.
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
         # R² of a task labelled on a single row is undefined (NaN), as in sklearn.
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         _check_case(case)
@@ -317,14 +311,6 @@ def _check_case(case):
     else:
         assert not hasattr(est, "predict_proba")
 
-    if any(
-        kind == "classification" and spec.label_type == "float"
-        for kind, spec in zip(kinds, case.tasks, strict=True)
-    ):
-        # KNOWN LIBRARY ISSUE (reported; see test_score_of_classes_stored_as_fractions
-        # below): score fails on classes that are non-integral floats. Remove this
-        # early return when that test passes.
-        return
     assert isinstance(est.score(X, y), float)
 
 
@@ -372,14 +358,6 @@ def test_fit_predicts_in_label_space_or_fails_clearly(case):
     check_case(case)
 
 
-@pytest.mark.xfail(
-    reason="KNOWN LIBRARY ISSUE: fit and predict hand torch the read-only array "
-    "that validate_data returns for a float32 DataFrame (pandas copy-on-write) or a "
-    "read-only float32 ndarray (e.g. joblib's memory-mapped data in a parallel "
-    "search); torch then warns 'The given NumPy array is not writable' "
-    "(_estimator.py: torch.as_tensor(X, ...) in _fit, torch.from_numpy(X) in "
-    "_forward). Remove this marker once fixed.",
-)
 @pytest.mark.parametrize("frame", [True, False], ids=["dataframe", "read-only-array"])
 def test_read_only_X_is_not_handed_to_torch(monkeypatch, frame):
     # torch warns only once per process, so spy on the calls instead of
@@ -402,19 +380,10 @@ def test_read_only_X_is_not_handed_to_torch(monkeypatch, frame):
     else:
         X.flags.writeable = False
     est = MultiTaskNetEstimator(trunk_sizes=(4,), max_epochs=1, random_state=0)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
-        est.fit(X, np.arange(20) % 2).predict(X)
+    est.fit(X, np.arange(20) % 2).predict(X)
     assert handed and all(handed), "torch was handed a read-only array"
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    reason="KNOWN LIBRARY ISSUE: score_tasks passes the labels of a classification "
-    "task to sklearn's accuracy_score, whose type_of_target calls non-integral float "
-    "classes 'continuous' and raises 'continuous is not supported' (_estimator.py, "
-    "score_tasks). Remove this marker once fixed.",
-)
 def test_score_of_classes_stored_as_fractions():
     X = np.random.RandomState(0).normal(size=(20, 2))
     y = np.tile([0.5, 1.5], 10)  # e.g. half-star ratings, as classes
