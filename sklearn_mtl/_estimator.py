@@ -170,7 +170,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         Learning rate of the optimizer.
 
     optimizer : type of torch.optim.Optimizer, default=torch.optim.Adam
-        The optimizer class; it receives ``lr`` and ``weight_decay``.
+        The optimizer class; it receives ``lr`` and ``weight_decay``. Adam
+        and AdamW run their fused implementation (``fused=True``).
 
     weight_decay : float, default=0.0
         The optimizer's weight decay (an L2 penalty for Adam and SGD).
