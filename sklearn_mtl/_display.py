@@ -1,5 +1,9 @@
 """Plot each task's training and validation loss per epoch."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
@@ -80,12 +84,25 @@ class TrainingHistoryDisplay:
     ['train_loss_task_0', 'train_loss_task_1', 'valid_loss_task_0', 'valid_loss_task_1']
     """
 
-    def __init__(self, train_losses, *, valid_losses=None, epochs=None):
+    def __init__(
+        self,
+        train_losses: dict[str, Any],
+        *,
+        valid_losses: dict[str, Any] | None = None,
+        epochs: Any = None,
+    ) -> None:
         self.train_losses = train_losses
         self.valid_losses = valid_losses
         self.epochs = epochs
 
-    def plot(self, ax=None, *, log_scale=False, train_kw=None, valid_kw=None):
+    def plot(
+        self,
+        ax: Any = None,
+        *,
+        log_scale: bool = False,
+        train_kw: dict[str, Any] | None = None,
+        valid_kw: dict[str, Any] | None = None,
+    ) -> TrainingHistoryDisplay:
         """Plot the loss curves.
 
         Parameters
@@ -150,14 +167,14 @@ class TrainingHistoryDisplay:
     @classmethod
     def from_estimator(
         cls,
-        estimator,
+        estimator: Any,
         *,
-        tasks=None,
-        ax=None,
-        log_scale=False,
-        train_kw=None,
-        valid_kw=None,
-    ):
+        tasks: list[str] | None = None,
+        ax: Any = None,
+        log_scale: bool = False,
+        train_kw: dict[str, Any] | None = None,
+        valid_kw: dict[str, Any] | None = None,
+    ) -> TrainingHistoryDisplay:
         """Plot the loss curves recorded while fitting ``estimator``.
 
         Parameters

@@ -1,4 +1,4 @@
-"""The :class:`MultiTaskNetEstimator`: one network, several targets, scikit-learn's API."""
+"""The :class:`MultiTaskNetEstimator`: one network, several targets, sklearn's API."""
 
 from __future__ import annotations
 
@@ -658,8 +658,14 @@ class MultiTaskNetEstimator(_BaseComposition):
     def _build_net(self, tasks, targets, n_features, shuffle_seed, split_seed):
         """A new skorch net for the resolved ``tasks`` (see ``_build.build_net``)."""
         return build_net(
-            self, tasks, targets, n_features, shuffle_seed, split_seed,
-            self._callbacks(), self._log_sink(),
+            self,
+            tasks,
+            targets,
+            n_features,
+            shuffle_seed,
+            split_seed,
+            self._callbacks(),
+            self._log_sink(),
         )
 
     def _callbacks(self):
@@ -691,10 +697,14 @@ class MultiTaskNetEstimator(_BaseComposition):
         device = torch.device(self.device)
         if device.type != "cuda":
             return []
-        return [device.index if device.index is not None else torch.cuda.current_device()]
+        return [
+            device.index if device.index is not None else torch.cuda.current_device()
+        ]
 
     def _forget_fit(self):
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("__")]:
+        for attr in [
+            a for a in vars(self) if a.endswith("_") and not a.startswith("__")
+        ]:
             delattr(self, attr)
 
     def _validate_X(self, X, reset):

@@ -10,6 +10,8 @@ the training history. Loading parses JSON and raw tensors only; torch classes
 therefore cannot run code when it is loaded.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
@@ -219,7 +221,7 @@ def _encode_estimator(est):
     }
 
 
-def save(estimator, path):
+def save(estimator: MultiTaskNetEstimator, path: str | os.PathLike[str]) -> None:
     """Save a fitted estimator to a file, as data only.
 
     The file is a `safetensors <https://huggingface.co/docs/safetensors>`_
@@ -526,7 +528,9 @@ def _read_file(path):
     return document, tensors
 
 
-def load(path, *, device=None):
+def load(
+    path: str | os.PathLike[str], *, device: str | None = None
+) -> MultiTaskNetEstimator:
     """Load an estimator saved by :func:`save`.
 
     Only data is read: JSON and raw tensors, never pickles. Torch classes

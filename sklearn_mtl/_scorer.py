@@ -8,6 +8,11 @@ task's ``classes_``, so scikit-learn's own scorers pick the right response
 (probabilities for ROC-AUC, the positive-class column of a binary task, ...).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer, make_scorer
@@ -192,7 +197,9 @@ class _TaskScorer:
             raise
 
 
-def make_task_scorer(task, metric, **kwargs):
+def make_task_scorer(
+    task: str, metric: str | Callable[..., float], **kwargs: Any
+) -> Callable[..., float]:
     """Make a scorer of one task of a multi-task model.
 
     The scorer evaluates the predictions of task ``task`` with a

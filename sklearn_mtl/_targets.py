@@ -194,9 +194,7 @@ class RegressionTarget:
     @classmethod
     def from_labels(cls, name, values):
         if values.dtype.kind not in "biuf":
-            example = next(
-                (v for v in values if not isinstance(v, Real)), values[0]
-            )
+            example = next((v for v in values if not isinstance(v, Real)), values[0])
             raise ValueError(
                 f"Task {name!r} is a regression task, but its labels are not "
                 f"numeric (got {example!r} of type {type(example).__name__}). Use "
@@ -228,7 +226,9 @@ def fit_target(name, kind, values):
             f"Task {name!r} has no labels in y: every value of its column is "
             "missing (NaN, None or NA). Provide labels or remove the task."
         )
-    target_class = ClassificationTarget if kind == "classification" else RegressionTarget
+    target_class = (
+        ClassificationTarget if kind == "classification" else RegressionTarget
+    )
     return target_class.from_labels(name, values)
 
 
@@ -257,7 +257,7 @@ def stack_predictions(columns):
 
 
 def match_columns(columns, column_names, tasks):
-    """Order ``y``'s columns like ``tasks``: by name for a DataFrame, else by position."""
+    """Order ``y``'s columns like ``tasks``: by name (DataFrame) or by position."""
     task_names = [name for name, _ in tasks]
     if column_names is None:
         if len(columns) != len(task_names):

@@ -237,10 +237,10 @@ def resolve_task(name, task, kind):
     allowed = CLASSIFICATION_LOSSES if kind == "classification" else REGRESSION_LOSSES
     loss = allowed[0] if task.loss == "auto" else task.loss
     if loss not in allowed:
+        other_kind = "regression" if kind == "classification" else "classification"
         raise ValueError(
             f"Task {name!r} is a {kind} task, but its loss is {loss!r}, which is "
-            f"a loss for {'regression' if kind == 'classification' else 'classification'}"
-            f". Use one of {list(allowed)} (or 'auto')."
+            f"a loss for {other_kind}. Use one of {list(allowed)} (or 'auto')."
         )
     if task.class_weight is not None and kind != "classification":
         raise ValueError(

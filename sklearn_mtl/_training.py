@@ -171,8 +171,12 @@ class MultiTaskNet(NeuralNet):
     _active_task = None
 
     def __init__(
-        self, *args, task_names=(), record_gradient_conflict=False,
-        freeze_trunk=False, **kwargs
+        self,
+        *args,
+        task_names=(),
+        record_gradient_conflict=False,
+        freeze_trunk=False,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.task_names = task_names
@@ -289,10 +293,12 @@ class MultiTaskNet(NeuralNet):
         grads = torch.autograd.grad(
             output, params, retain_graph=True, allow_unused=True
         )
-        return torch.cat([
-            (g if g is not None else torch.zeros_like(p)).reshape(-1)
-            for g, p in zip(grads, params)
-        ])
+        return torch.cat(
+            [
+                (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                for g, p in zip(grads, params)
+            ]
+        )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         sums, counts = self.criterion_.task_sums(y_pred, y_true)
@@ -337,7 +343,10 @@ class MultiTaskNet(NeuralNet):
             self._finished_epoch_state = None  # don't pickle a copy of the weights
 
     def _module_state(self):
-        return {key: value.detach().clone() for key, value in self.module_.state_dict().items()}
+        return {
+            key: value.detach().clone()
+            for key, value in self.module_.state_dict().items()
+        }
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)

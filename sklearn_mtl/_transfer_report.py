@@ -1,9 +1,13 @@
 """Does learning the tasks together help each of them? :func:`transfer_report`."""
 
+from __future__ import annotations
+
 import warnings
+from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
+from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
@@ -52,7 +56,15 @@ def _task_column(Y, j, name, column_names):
     return Y.reshape(len(Y), -1)[:, [j]]
 
 
-def transfer_report(estimator, X, Y, *, cv=5, n_jobs=None, gradient_conflict=False):
+def transfer_report(
+    estimator: Any,
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    cv: Any = 5,
+    n_jobs: int | None = None,
+    gradient_conflict: bool = False,
+) -> Any:
     """Compare the multi-task model with one single-task model per task.
 
     In each cross-validation fold, fits a clone of ``estimator`` on all tasks

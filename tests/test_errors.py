@@ -43,8 +43,10 @@ def test_non_numeric_X_suggests_encoding():
 
 def test_wrong_feature_count_at_predict():
     est = fit()
-    with pytest.raises(ValueError, match="X has 2 features, but MultiTaskNetEstimator "
-                       "is expecting 3 features"):
+    with pytest.raises(
+        ValueError,
+        match="X has 2 features, but MultiTaskNetEstimator is expecting 3 features",
+    ):
         est.predict(X[:, :2])
 
 
@@ -56,32 +58,40 @@ def test_different_dataframe_columns_at_predict():
 
 
 def test_wrong_number_of_columns_in_y():
-    with pytest.raises(ValueError, match=re.escape(
-        "y has 3 column(s) but there are 2 tasks ['income', 'age']"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("y has 3 column(s) but there are 2 tasks ['income', 'age']"),
+    ):
         fit(y=np.column_stack([Y.to_numpy(), Y["age"]]))
 
 
 def test_dataframe_y_lacking_a_task_column():
-    with pytest.raises(ValueError, match=re.escape("y has no column for task(s) ['age']")):
+    with pytest.raises(
+        ValueError, match=re.escape("y has no column for task(s) ['age']")
+    ):
         fit(y=Y[["income"]])
 
 
 def test_dataframe_y_with_extra_column():
-    with pytest.raises(ValueError, match=re.escape(
-        "y has column(s) ['height'] that match no task"
-    )):
+    with pytest.raises(
+        ValueError, match=re.escape("y has column(s) ['height'] that match no task")
+    ):
         fit(y=Y.assign(height=1.0))
 
 
 def test_classification_task_with_one_class():
-    with pytest.raises(ValueError, match="Task 'income' .* only one class \\('high'\\)"):
+    with pytest.raises(
+        ValueError, match="Task 'income' .* only one class \\('high'\\)"
+    ):
         fit(y=Y.assign(income="high"))
 
 
 def test_non_numeric_regression_labels():
-    with pytest.raises(ValueError, match="Task 'age' is a regression task, but its "
-                       "labels are not numeric \\(got 'old'"):
+    with pytest.raises(
+        ValueError,
+        match="Task 'age' is a regression task, but its "
+        "labels are not numeric \\(got 'old'",
+    ):
         fit(y=Y.assign(age=["old"] * len(Y)))
 
 
@@ -92,7 +102,9 @@ def test_infinite_regression_labels():
 
 def test_mixed_label_types_in_classification_task():
     labels = np.array(["a", 1, "b", 2] * 10, dtype=object)
-    with pytest.raises(TypeError, match="Task 'income' mixes label types \\['int', 'str'\\]"):
+    with pytest.raises(
+        TypeError, match="Task 'income' mixes label types \\['int', 'str'\\]"
+    ):
         fit(y=Y.assign(income=labels))
 
 
@@ -104,10 +116,22 @@ def test_task_without_labels():
 @pytest.mark.parametrize(
     "task, message",
     [
-        (Task("ranking"), "Task 'age': The 'kind' parameter of Task must be a str among"),
-        (Task(loss="hinge"), "Task 'age': The 'loss' parameter of Task must be a str among"),
-        (Task(weight=-1.0), "Task 'age': The 'weight' parameter of Task must be a float"),
-        (Task(head_sizes=(8, 0)), "Task 'age': head_sizes must be a tuple of positive ints"),
+        (
+            Task("ranking"),
+            "Task 'age': The 'kind' parameter of Task must be a str among",
+        ),
+        (
+            Task(loss="hinge"),
+            "Task 'age': The 'loss' parameter of Task must be a str among",
+        ),
+        (
+            Task(weight=-1.0),
+            "Task 'age': The 'weight' parameter of Task must be a float",
+        ),
+        (
+            Task(head_sizes=(8, 0)),
+            "Task 'age': head_sizes must be a tuple of positive ints",
+        ),
     ],
 )
 def test_invalid_task_parameters_name_the_task(task, message):
@@ -116,18 +140,31 @@ def test_invalid_task_parameters_name_the_task(task, message):
 
 
 def test_loss_of_the_wrong_kind():
-    with pytest.raises(ValueError, match="Task 'age' is a regression task, but its loss "
-                       "is 'log_loss'"):
+    with pytest.raises(
+        ValueError, match="Task 'age' is a regression task, but its loss is 'log_loss'"
+    ):
         fit(tasks=[TASKS[0], ("age", Task("regression", loss="log_loss"))])
 
 
 @pytest.mark.parametrize(
     "tasks, error, message",
     [
-        ([("a", Task()), ("a", Task())], ValueError, "Task names must be unique; duplicated: ['a']"),
+        (
+            [("a", Task()), ("a", Task())],
+            ValueError,
+            "Task names must be unique; duplicated: ['a']",
+        ),
         ([("a__b", Task()), ("c", Task())], ValueError, "must not contain '__'"),
-        ([("lr", Task()), ("c", Task())], ValueError, "Task names ['lr'] clash with parameters"),
-        ([("a", "classification"), ("b", Task())], TypeError, "Task 'a' must be a Task instance"),
+        (
+            [("lr", Task()), ("c", Task())],
+            ValueError,
+            "Task names ['lr'] clash with parameters",
+        ),
+        (
+            [("a", "classification"), ("b", Task())],
+            TypeError,
+            "Task 'a' must be a Task instance",
+        ),
         ([Task(), Task()], TypeError, "tasks must be a list of (name, Task) tuples"),
         ([], TypeError, "tasks must be None or a non-empty list"),
     ],
@@ -145,7 +182,9 @@ def test_rows_of_X_and_y_differ():
 def test_y_none_or_three_dimensional():
     with pytest.raises(ValueError, match="requires y to be passed"):
         fit(y=None)
-    with pytest.raises(ValueError, match="y must be 1-D .* or 2-D .* shape \\(40, 2, 1\\)"):
+    with pytest.raises(
+        ValueError, match="y must be 1-D .* or 2-D .* shape \\(40, 2, 1\\)"
+    ):
         fit(y=np.zeros((40, 2, 1)))
 
 
@@ -159,10 +198,15 @@ def test_predict_before_fit():
 
 
 def test_invalid_estimator_parameter():
-    with pytest.raises(ValueError, match="The 'max_epochs' parameter of "
-                       "MultiTaskNetEstimator must be an int in the range \\[1, inf\\)"):
+    with pytest.raises(
+        ValueError,
+        match="The 'max_epochs' parameter of "
+        "MultiTaskNetEstimator must be an int in the range \\[1, inf\\)",
+    ):
         fit(max_epochs=0)
-    with pytest.raises(ValueError, match="trunk_sizes must be a tuple of positive ints"):
+    with pytest.raises(
+        ValueError, match="trunk_sizes must be a tuple of positive ints"
+    ):
         fit(trunk_sizes=(16, -1))
     with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
         fit(optimizer=dict)
@@ -189,5 +233,7 @@ def test_failed_fit_leaves_no_fitted_state():
 def test_diverging_training_names_the_task():
     y = Y.assign(age=Y["age"])
     X_huge = X * 1e30  # absurd scale makes the losses overflow
-    with pytest.raises(ValueError, match="Training diverged in epoch 1: the loss of task"):
+    with pytest.raises(
+        ValueError, match="Training diverged in epoch 1: the loss of task"
+    ):
         fit(X=X_huge, y=y, lr=1e10)

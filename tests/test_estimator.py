@@ -93,7 +93,9 @@ def test_task_without_labels_in_test_set_scores_nan(census):
     Y_test["age"] = np.nan
     scores = est.score_tasks(X, Y_test)
     assert np.isnan(scores["age"])
-    assert est.score(X, Y_test) == pytest.approx((scores["income"] + scores["married"]) / 2)
+    assert est.score(X, Y_test) == pytest.approx(
+        (scores["income"] + scores["married"]) / 2
+    )
 
 
 def test_dataframe_columns_matched_by_name(census):
@@ -205,7 +207,9 @@ def test_same_random_state_same_model_and_global_rng_untouched(census):
     assert not np.array_equal(first[:, 2], other.predict(X)[:, 2])
 
 
-@pytest.mark.parametrize("dumps, loads", [(pickle.dumps, pickle.loads), ("joblib", "joblib")])
+@pytest.mark.parametrize(
+    "dumps, loads", [(pickle.dumps, pickle.loads), ("joblib", "joblib")]
+)
 def test_pickle_round_trip_gives_identical_predictions(census, dumps, loads, tmp_path):
     X, Y = census
     est = make_estimator(max_epochs=3).fit(X, Y)
@@ -298,7 +302,10 @@ def test_extra_callbacks_are_passed_to_skorch(census):
 def test_custom_optimizer_and_activation(census):
     X, Y = census
     est = make_estimator(
-        max_epochs=2, optimizer=torch.optim.SGD, activation=torch.nn.ELU, weight_decay=1e-3
+        max_epochs=2,
+        optimizer=torch.optim.SGD,
+        activation=torch.nn.ELU,
+        weight_decay=1e-3,
     ).fit(X, Y)
     assert isinstance(est.net_.optimizer_, torch.optim.SGD)
     assert isinstance(est.net_.module_.trunk[1], torch.nn.ELU)

@@ -146,7 +146,11 @@ def test_user_script_pipeline_search_and_pickle():
     ).fit(frame, Y)
     assert grid.best_params_["mtl__married__weight"] in (0.5, 2.0)
     randomized = RandomizedSearchCV(
-        pipe, {"mtl__income__weight": loguniform(0.1, 10)}, n_iter=2, cv=2, random_state=0
+        pipe,
+        {"mtl__income__weight": loguniform(0.1, 10)},
+        n_iter=2,
+        cv=2,
+        random_state=0,
     ).fit(frame, Y)
 
     for search in (grid, randomized):

@@ -21,9 +21,16 @@ class InterruptAt(Callback):
 
 
 def make_estimator(**params):
-    params = {"max_epochs": 6, "random_state": 0, "trunk_sizes": (16,), "batch_size": 32, **params}
+    params = {
+        "max_epochs": 6,
+        "random_state": 0,
+        "trunk_sizes": (16,),
+        "batch_size": 32,
+        **params,
+    }
     return MultiTaskNetEstimator(
-        tasks=[("income", Task("classification")), ("age", Task("regression"))], **params
+        tasks=[("income", Task("classification")), ("age", Task("regression"))],
+        **params,
     )
 
 
@@ -55,7 +62,9 @@ def test_warm_start_continues_training(census):
     est.fit(X, Y)
     assert est.n_iter_ == 6
     assert est.net_.history[-1, "train_loss"] < loss_after_3
-    with pytest.raises(ValueError, match="warm_start=True continues .* trunk_sizes changed"):
+    with pytest.raises(
+        ValueError, match="warm_start=True continues .* trunk_sizes changed"
+    ):
         est.set_params(trunk_sizes=(8,)).fit(X, Y)
 
 
