@@ -68,6 +68,7 @@ Run from the repository root::
     python benchmarks/bench_quality.py                 # full run, hours
     python benchmarks/bench_quality.py --quick         # smoke test, minutes
     python benchmarks/bench_quality.py --datasets school yeast
+    python benchmarks/bench_quality.py --n-jobs 2 --splits 3  # 2 splits at a time
 
 ``--quick`` uses one split per data set (two for the cross-validated ones),
 5 training epochs for the networks, 20 iterations for the scikit-learn
@@ -95,6 +96,7 @@ import pandas as pd
 import sklearn
 import torch
 from _data import BINARY, MULTICLASS, REGRESSION, DataNotFound
+from joblib import Parallel, delayed
 from sklearn.compose import (
     TransformedTargetRegressor,
     make_column_selector,
@@ -596,21 +598,37 @@ class Outcome:
     note: str
 
 
-def run_benchmark(bench, quick):
-    """Fit every model on every fold; return {model: [Outcome per fold]}."""
+def run_benchmark(bench, quick, n_splits=None, n_jobs=1):
+    """Fit every model on every fold; return {model: [Outcome per fold]}.
+
+    With ``n_jobs > 1`` the folds run in parallel worker processes (one
+    fold per process at a time, each fit on one thread).
+    """
     data = bench.load()
-    outcomes = {name: [] for name in MODELS}
-    n_splits = bench.splits[1] if quick else bench.splits[0]
-    for k, fold in enumerate(bench.folds(data, n_splits)):
+    if n_splits is None:
+        n_splits = bench.splits[1] if quick else bench.splits[0]
+    folds = list(bench.folds(data, n_splits))
+    per_fold = Parallel(n_jobs=n_jobs)(
+        delayed(_run_fold)(bench, data, fold, quick, f"{k + 1}/{len(folds)}")
+        for k, fold in enumerate(folds)
+    )
+    return {name: [outcomes[name] for outcomes in per_fold] for name in MODELS}
+
+
+def _run_fold(bench, data, fold, quick, label):
+    """{model: Outcome} on one fold."""
+    torch.set_num_threads(1)
+    outcomes = {}
+    with threadpool_limits(1):
         for name, fit_predict in MODELS.items():
             start = time.perf_counter()
             predictions, note = fit_predict(bench, data, fold, quick)
             seconds = time.perf_counter() - start
             scores = bench.metrics(fold.Y_test, predictions)
-            outcomes[name].append(Outcome(scores, seconds, note))
+            outcomes[name] = Outcome(scores, seconds, note)
             main = next(iter(scores.items()))
             _log(
-                f"{bench.title} split {k + 1}/{n_splits} {name}: "
+                f"{bench.title} split {label} {name}: "
                 f"{main[0]} {main[1]:.4f} in {seconds:.0f} s {note}"
             )
     return outcomes
@@ -697,6 +715,8 @@ def print_header(args):
     print(f"- command: `{shlex.join(['python', *sys.argv])}`")
     mode = "quick (a smoke test: scores not meaningful)" if args.quick else "full"
     print(f"- mode: {mode}")
+    if args.n_jobs != 1:
+        print(f"- splits run {args.n_jobs} at a time, in worker processes")
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- code: sklearn_mtl {sklearn_mtl.__version__}, {_code_revision()}")
     print(
@@ -748,6 +768,20 @@ def parse_args(argv=None):
         metavar="NAME",
         help=f"data sets to run, among {', '.join(BENCHMARKS)} (default: all)",
     )
+    parser.add_argument(
+        "--splits",
+        type=int,
+        metavar="N",
+        help="run only the first N splits (folds) of each data set",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        metavar="K",
+        help="run K splits at a time in worker processes (wall times then "
+        "include the workers' competition for the cores)",
+    )
     return parser.parse_args(argv)
 
 
@@ -762,7 +796,7 @@ def main(argv=None):
         for key in args.datasets:
             bench = BENCHMARKS[key]
             try:
-                outcomes = run_benchmark(bench, args.quick)
+                outcomes = run_benchmark(bench, args.quick, args.splits, args.n_jobs)
             except DataNotFound as missing:
                 print(f"\n## {bench.title}\n\ndata not found, skipped ({missing}).")
                 continue

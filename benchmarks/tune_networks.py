@@ -1,0 +1,250 @@
+"""Choose the networks of ``bench_quality.py`` on validation data only.
+
+Tox21: each candidate (a set of ``MultiTaskNetEstimator`` parameters) is fitted on
+the 80 % training part of each of the three random 80/10/10 splits of
+``bench_quality.py`` and scored by the mean ROC-AUC over the 12 assays on
+that split's 10 % validation part. The test part is scored too and printed,
+but the ranking, and the choice written into ``bench_quality.py``, use the
+validation score alone. Candidates marked ``ensemble`` average the
+predicted probabilities of that many networks with seeds ``k``, ``k + 100``,
+..., on split ``k``.
+
+Yeast (``--dataset yeast``): each candidate is fitted on two thirds of the
+1,500 training rows and scored by micro-F1 on the other third, for each of
+the three inner folds of ``bench_quality.py``'s split ``k`` (``k`` = 0, 1,
+2: the same rows, other seeds); inputs standardized on the fitted rows.
+
+Run from the repository root (needs the data of ``bench_quality.py``)::
+
+    python benchmarks/tune_networks.py --n-jobs 2
+    python benchmarks/tune_networks.py --device cuda --n-jobs 8 --only 0 3
+    python benchmarks/tune_networks.py --dataset yeast --n-jobs 2
+
+It prints a Markdown table, best validation score first.
+"""
+
+import argparse
+import time
+
+import _data
+import numpy as np
+import torch
+from bench_quality import BENCHMARKS, random_80_10_10
+from joblib import Parallel, delayed
+from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_mtl import MultiTaskNetEstimator, Task
+
+
+class InputDropoutMLP(torch.nn.Module):
+    """A ReLU MLP trunk with dropout on its input bits too (a DeepTox habit)."""
+
+    def __init__(self, n_features, sizes=(2048, 512), dropout=0.5, input_dropout=0.2):
+        super().__init__()
+        layers = [torch.nn.Dropout(input_dropout)]
+        for size in sizes:
+            layers += [torch.nn.Linear(n_features, size), torch.nn.ReLU()]
+            layers.append(torch.nn.Dropout(dropout))
+            n_features = size
+        self.layers = torch.nn.Sequential(*layers)
+        self.out_features = n_features
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+BASE = {"trunk_sizes": (2048, 512), "dropout": 0.5, "early_stopping": True}
+
+CANDIDATES = [
+    dict(BASE, n_iter_no_change=5),  # the choice of the first session
+    dict(BASE, n_iter_no_change=10),
+    dict(BASE, trunk_sizes=(1024,)),
+    dict(BASE, trunk_sizes=(2048,)),
+    dict(BASE, trunk_sizes=(4096,)),
+    dict(BASE, trunk_sizes=(4096, 1024)),
+    dict(BASE, trunk_sizes=(2048, 1024, 512)),
+    dict(BASE, dropout=0.3),
+    dict(BASE, dropout=0.65),
+    dict(BASE, lr=3e-4),
+    dict(BASE, batch_size=64),
+    dict(BASE, batch_size=256),
+    dict(BASE, weight_decay=1e-5),
+    dict(BASE, optimizer="AdamW", weight_decay=1e-2),
+    dict(BASE, weighting="uncertainty"),
+    dict(BASE, class_weight="balanced"),
+    dict(BASE, validation_fraction=0.2),
+    dict(BASE, trunk_sizes=(4096,), dropout=0.65),
+    dict(BASE, ensemble=5),
+    dict(BASE, trunk_sizes=(4096,), ensemble=5),
+] + [
+    dict(BASE, trunk_sizes=sizes, dropout=dropout, lr=lr, weight_decay=decay)
+    for sizes in [(1024, 512), (2048, 512), (4096,), (4096, 1024), (4096, 2048, 1024)]
+    for dropout in (0.4, 0.6)
+    for lr in (1e-3, 3e-4)
+    for decay in (0.0, 1e-5)
+]
+# Round 2 (indices 60-): input dropout, fixed epoch counts, other activations,
+# larger ensembles.
+CANDIDATES += [
+    dict(BASE, trunk=InputDropoutMLP, trunk_params={"input_dropout": 0.1}),
+    dict(BASE, trunk=InputDropoutMLP, trunk_params={"input_dropout": 0.2}),
+    dict(BASE, trunk=InputDropoutMLP, trunk_params={"input_dropout": 0.3}),
+    dict(
+        BASE,
+        trunk=InputDropoutMLP,
+        trunk_params={"input_dropout": 0.2, "sizes": (4096,), "dropout": 0.5},
+    ),
+    dict(BASE, early_stopping=False, max_epochs=10),
+    dict(BASE, early_stopping=False, max_epochs=20),
+    dict(BASE, early_stopping=False, max_epochs=40),
+    dict(BASE, activation="gelu"),
+    dict(BASE, activation="tanh"),
+    dict(BASE, batch_size=512, lr=3e-3),
+    dict(BASE, ensemble=10),
+    dict(BASE, trunk_sizes=(1024, 512), dropout=0.4, ensemble=10),
+    dict(
+        BASE,
+        trunk=InputDropoutMLP,
+        trunk_params={"input_dropout": 0.2},
+        ensemble=10,
+    ),
+]
+
+
+YEAST_BASE = {"early_stopping": True}
+# Yeast: the trunk, dropout and weighting of (2) and (3), chosen by the mean
+# micro-F1 over the 3 inner folds of the training rows of bench_quality.py.
+YEAST_CANDIDATES = [
+    dict(YEAST_BASE, trunk_sizes=sizes, dropout=dropout, weighting=weighting)
+    for sizes in [(128, 64), (256,), (256, 128), (512, 256), (1024,)]
+    for dropout in (0.0, 0.3)
+    for weighting in ("fixed", "uncertainty")
+] + [
+    dict(YEAST_BASE, early_stopping=False, max_epochs=epochs, trunk_sizes=sizes)
+    for epochs in (20, 50)
+    for sizes in [(128, 64), (512, 256)]
+]
+
+
+def _estimator(kinds, params, seed, device):
+    params = dict(params)
+    class_weight = params.pop("class_weight", None)
+    params.pop("ensemble", None)
+    if "trunk" in params:
+        params.pop("trunk_sizes")
+        params.pop("dropout")
+    if params.get("optimizer") == "AdamW":
+        params["optimizer"] = torch.optim.AdamW
+    tasks = [
+        (name, Task("classification", class_weight=class_weight)) for name in kinds
+    ]
+    return MultiTaskNetEstimator(tasks, random_state=seed, device=device, **params)
+
+
+def _mean_auc(Y, probas):
+    scores = []
+    for j, column in enumerate(Y.columns):
+        labelled = Y[column].notna().to_numpy()
+        scores.append(
+            roc_auc_score(Y[column].to_numpy()[labelled], probas[j][labelled])
+        )
+    return float(np.mean(scores))
+
+
+def _micro_f1(Y, probas):
+    predicted = (np.column_stack(probas) >= 0.5).astype(int)
+    return float(f1_score(Y.to_numpy().astype(int), predicted, average="micro"))
+
+
+def evaluate(index, params, fold, kinds, device, inner=0, scaled=False):
+    """Validation and test score of one candidate on one split, and seconds."""
+    start = time.perf_counter()
+    train, valid = fold.inner[inner]
+    X = fold.X_train.to_numpy(np.float32)
+    X_test = fold.X_test.to_numpy(np.float32)
+    if scaled:
+        scaler = StandardScaler().fit(X[train])
+        X, X_test = scaler.transform(X), scaler.transform(X_test)
+    Y = fold.Y_train
+    score = _micro_f1 if scaled else _mean_auc
+    sums = None
+    for member in range(params.get("ensemble", 1)):
+        model = _estimator(kinds, params, fold.seed + 100 * member, device)
+        model.fit(X[train], Y.iloc[train])
+        outputs = [
+            (
+                [p[:, 1] for p in model.predict_proba(X[valid])],
+                [p[:, 1] for p in model.predict_proba(X_test)],
+            )
+        ]
+        if sums is None:
+            sums = outputs[0]
+        else:
+            sums = tuple(
+                [a + b for a, b in zip(old, new, strict=True)]
+                for old, new in zip(sums, outputs[0], strict=True)
+            )
+    valid_score = score(Y.iloc[valid], [p / (member + 1) for p in sums[0]])
+    test_score = score(fold.Y_test, [p / (member + 1) for p in sums[1]])
+    return index, fold.seed, valid_score, test_score, time.perf_counter() - start
+
+
+def _describe(params):
+    return {key: getattr(value, "__name__", value) for key, value in params.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=["tox21", "yeast"], default="tox21")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--splits", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, help="override (smoke tests)")
+    parser.add_argument(
+        "--only", type=int, nargs="+", help="indices of CANDIDATES to run"
+    )
+    args = parser.parse_args(argv)
+    if args.dataset == "tox21":
+        data = _data.load_tox21()
+        folds = list(random_80_10_10(data, args.splits))
+        candidates, n_inner, scaled = CANDIDATES, 1, False
+    else:
+        data = _data.load_yeast()
+        folds = list(BENCHMARKS["yeast"].folds(data, args.splits))
+        candidates, n_inner, scaled = YEAST_CANDIDATES, 3, True
+    if args.max_epochs:
+        for params in candidates:
+            params["max_epochs"] = args.max_epochs
+    chosen = args.only if args.only is not None else range(len(candidates))
+    jobs = [
+        delayed(evaluate)(
+            i, candidates[i], fold, data.kinds, args.device, inner, scaled
+        )
+        for i in chosen
+        for fold in folds
+        for inner in range(n_inner)
+    ]
+    results = Parallel(n_jobs=args.n_jobs, verbose=0)(jobs)
+    rows = []
+    for i in chosen:
+        mine = [r for r in results if r[0] == i]
+        valid = [r[2] for r in mine]
+        test = [r[3] for r in mine]
+        seconds = np.median([r[4] for r in mine])
+        rows.append(
+            (np.mean(valid), np.std(valid), np.mean(test), np.std(test), seconds, i)
+        )
+    metric = "micro-F1" if scaled else "ROC-AUC"
+    print(f"\n{args.dataset}: {args.splits} splits, device {args.device}\n")
+    print(f"| # | candidate | validation {metric} | test {metric} | s / fit |")
+    print("|---:|---|---:|---:|---:|")
+    for vm, vs, tm, ts, seconds, i in sorted(rows, reverse=True):
+        print(
+            f"| {i} | `{_describe(candidates[i])}` | {vm:.4f} ± {vs:.4f} "
+            f"| {tm:.4f} ± {ts:.4f} | {seconds:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
