@@ -97,6 +97,8 @@ def module_params(est, tasks, targets, n_features):
         "trunk_params": dict(est.trunk_params or {}),
         "head_groups": groups if any(g is not None for g in groups) else None,
         "group_sizes": check_layer_sizes(est.group_sizes, "group_sizes"),
+        # The sequential schedule freezes heads one by one: keep them apart.
+        "fuse_heads": est.schedule != "sequential",
     }
 
 
@@ -128,6 +130,7 @@ def continue_net(est, tasks, shuffle_seed, split_seed, callbacks, sink):
         for key, value in current.items()
         if key != "heads" and fitted_params.get(f"module__{key}") != value
     ]
+    changed = ["schedule" if key == "fuse_heads" else key for key in changed]
     criterion, _ = criterion_params(est, tasks)
     if type(net.criterion_) is not criterion:
         changed.append("weighting")

@@ -380,3 +380,39 @@ def test_custom_trunk_errors(census):
         make_estimator(trunk=Encoder, trunk_params={"n_features": 3}).fit(X, Y)
     with pytest.raises(ValueError, match="Task names \\['trunk'\\] clash"):
         MultiTaskNetEstimator(tasks=[("trunk", Task())]).fit(X, Y[["age"]])
+
+
+def test_fused_linear_heads_compute_what_separate_heads_compute():
+    # Without groups or hidden head layers, the heads run as one layer: a
+    # speed-up that must not change the function.
+    from sklearn_mtl._network import MultiTaskNetwork
+
+    heads = [((), 2), ((), 5), ((), 1)]
+    separate = MultiTaskNetwork(6, (8,), heads, fuse_heads=False)
+    fused = MultiTaskNetwork(6, (8,), heads)
+    fused.trunk.load_state_dict(separate.trunk.state_dict())
+    with torch.no_grad():
+        fused.heads.linear.weight.copy_(
+            torch.cat([head[-1].weight for head in separate.heads])
+        )
+        fused.heads.linear.bias.copy_(
+            torch.cat([head[-1].bias for head in separate.heads])
+        )
+    X = torch.randn(4, 6)
+    for a, b in zip(separate(X), fused(X), strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b)
+
+
+def test_warm_start_after_a_schedule_change_names_the_schedule(census):
+    X, Y = census
+    est = MultiTaskNetEstimator(
+        tasks=[("income", Task("classification")), ("age", Task("regression"))],
+        trunk_sizes=(8,),
+        max_epochs=1,
+        random_state=0,
+        warm_start=True,
+    ).fit(X, Y[["income", "age"]])
+    est.set_params(schedule="sequential")
+    with pytest.raises(ValueError, match="schedule changed"):
+        est.fit(X, Y[["income", "age"]])

@@ -92,3 +92,44 @@ def test_torch_thread_setting_is_restored(census):
     est = make_estimator(max_epochs=1, num_threads=1).fit(X, Y[["income", "age"]])
     est.predict(X)
     assert torch.get_num_threads() == previous
+
+
+class ModeRecordingTrunk(torch.nn.Module):
+    """A trunk that records, at each forward pass, whether it was in training mode."""
+
+    modes = []
+    out_features = 8  # no dummy forward pass to find the width
+
+    def __init__(self, n_features):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, 8)
+        self.dropout = torch.nn.Dropout(0.5)
+
+    def forward(self, X):
+        ModeRecordingTrunk.modes.append((self.training, self.dropout.training))
+        return self.dropout(torch.relu(self.linear(X)))
+
+
+@pytest.mark.parametrize("freeze_trunk", [False, True])
+def test_training_batches_run_in_train_mode_and_validation_in_eval_mode(
+    census, freeze_trunk
+):
+    X, Y = census
+    Y = Y[["income", "age"]]  # the tasks of make_estimator
+    params = {"trunk": ModeRecordingTrunk, "max_epochs": 2, "batch_size": 64}
+    if freeze_trunk:
+        source = make_estimator(**params).fit(X, Y)
+        params.update(init_trunk_from=source, freeze_trunk=True)
+    ModeRecordingTrunk.modes = []
+    est = make_estimator(early_stopping=True, validation_fraction=0.25, **params)
+    est.fit(X, Y)
+    n_valid = int(np.ceil(0.25 * len(X)))
+    n_train_batches = int(np.ceil((len(X) - n_valid) / 64))
+    n_valid_batches = int(np.ceil(n_valid / 64))
+    train = (not freeze_trunk, not freeze_trunk)  # a frozen trunk stays in eval
+    epoch = [train] * n_train_batches + [(False, False)] * n_valid_batches
+    modes = ModeRecordingTrunk.modes
+    assert modes[: 2 * len(epoch)] == epoch * 2
+    ModeRecordingTrunk.modes = []
+    est.predict(X)
+    assert set(ModeRecordingTrunk.modes) == {(False, False)}

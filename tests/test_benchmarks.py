@@ -1,0 +1,53 @@
+"""The benchmark scripts still run: their ``--quick`` modes, end to end.
+
+Their numbers are not checked here (a smoke run's scores mean nothing); the
+scripts must finish and print their tables. The quality benchmark needs the
+shared data sets beside the repository and is skipped without them.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPO_ROOT / "benchmarks"
+DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def run_script(*args):
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.skipif(
+    not (DATA / "mulan").is_dir() or not (DATA / "uci").is_dir(),
+    reason="the shared data sets (../shared/data) are not beside the repository",
+)
+def test_quality_benchmark_quick_run_prints_tables():
+    out = run_script(
+        BENCHMARKS / "bench_quality.py",
+        "--quick",
+        "--datasets",
+        "yeast",
+        "parkinsons",
+        "--splits",
+        "1",
+    )
+    assert "## Yeast" in out and "## Parkinson's telemonitoring" in out
+    assert "## Summary: multi-task (2) vs single-task networks (3)" in out
+    assert "nan" not in out.lower()
+
+
+def test_speed_benchmark_quick_run_prints_targets():
+    out = run_script(BENCHMARKS / "bench_speed.py", "--quick")
+    assert "## Targets" in out
+    assert "(d) MultiTaskNetEstimator" in out
