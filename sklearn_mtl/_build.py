@@ -22,8 +22,7 @@ def check_method_params(est):
     """Checks that parameter constraints can't express, before any training."""
     if torch.device(est.device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"device={est.device!r}, but no CUDA device is available; use "
-            "device='cpu'."
+            f"device={est.device!r}, but no CUDA device is available; use device='cpu'."
         )
     if not issubclass(est.optimizer, torch.optim.Optimizer):
         raise TypeError(
@@ -136,6 +135,7 @@ def continue_net(est, tasks, shuffle_seed, split_seed, callbacks, sink):
         changed.append("weighting")
     if net.freeze_trunk != est.freeze_trunk:
         changed.append("freeze_trunk")
+
     def spec(tasks):
         return [(name, task.kind, task.loss, task.head_sizes) for name, task in tasks]
 

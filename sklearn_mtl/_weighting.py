@@ -255,8 +255,9 @@ class DWALoss(MaskedMultiTaskLoss):
     def end_epoch(self, train_means):
         self.history[1] = self.history[0].clone()
         self.history[0] = torch.as_tensor(train_means, dtype=torch.float32)
-        new = dwa_weights(self.history[0].tolist(), self.history[1].tolist(),
-                          self.temperature)
+        new = dwa_weights(
+            self.history[0].tolist(), self.history[1].tolist(), self.temperature
+        )
         self.dynamic.copy_(torch.as_tensor(new, dtype=torch.float32))
 
 
