@@ -394,7 +394,8 @@ def _step_matmul_shapes(n_outputs):
     """(m, k, n) of every matrix product in one training step of the network.
 
     ``n_outputs`` lists the output layers' widths: (2, 5, 1) for the three
-    heads of (a), (b) and (d); (3,) for the single output layer of (c).
+    heads of (a) and (b); (8,) for (d), which computes its linear heads as
+    one layer; (3,) for the single output layer of (c).
     Per layer (n_in -> n_out): forward (B, n_in) @ (n_in, n_out); backward
     (n_out, B) @ (B, n_in) for the weights and, except for the first layer,
     (B, n_out) @ (n_out, n_in) for the layer's input.
@@ -440,8 +441,9 @@ def matmul_costs(repeats):
 
     rows = []
     for label, n_outputs in [
-        ("three heads (2, 5, 1): (a), (b), (d)", (*N_CLASSES, 1)),
-        ("one output layer (3): (c)", (3,)),
+        ("three heads (2, 5, 1): (a), (b)", (*N_CLASSES, 1)),
+        ("the heads as one 8-wide layer: (d)", (sum(N_CLASSES) + 1,)),
+        ("one 3-wide output layer: (c)", (3,)),
     ]:
         shapes = _step_matmul_shapes(n_outputs)
         torch_us = time_products(shapes, "torch")
@@ -469,9 +471,10 @@ def matmul_costs(repeats):
     )
     print(
         f"\nfloat32, batch {BATCH_SIZE}, one thread; medians of 7 runs of 200 "
-        "steps' products. The products dominate a step's arithmetic, so this "
-        "shows how much of (c)'s lead comes from NumPy's BLAS and its single "
-        "3-wide output layer rather than from the training loop.\n"
+        "steps' products. The products are most of a step's arithmetic; what "
+        "a contender's step costs beyond them is the rest of its training "
+        "loop (elementwise operations, loss, optimizer, autograd and Python "
+        "bookkeeping).\n"
     )
 
 
