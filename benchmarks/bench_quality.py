@@ -34,9 +34,10 @@ on it use seed ``k``):
   train+validation, (2) selects on the validation part; mean over the 12
   assays of the test ROC-AUC, each assay on its labelled test rows. The
   network of (2) and (3), trunk (2048, 512), dropout 0.5, early stopping with
-  patience 5, was chosen among a few candidates by the mean validation
-  ROC-AUC of the three splits, fitted on their 80 % training parts (the test
-  rows were not used); see ``docs/benchmarks_quality.md``.
+  patience 5, was chosen by the mean validation ROC-AUC of the three splits,
+  fitted on their 80 % training parts (the test rows were not used); the
+  sweep of 73 candidates behind it is ``tune_networks.py``, its results in
+  ``docs/benchmarks_quality.md``.
 - **Adult** (``uci/adult.{data,test}``): income > 50K and never-married,
   official train/test split, ``marital-status`` and ``relationship`` dropped
   from the inputs (they give never-married away); 3 model seeds; ROC-AUC per
