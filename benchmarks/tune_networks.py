@@ -170,25 +170,19 @@ def evaluate(index, params, fold, kinds, device, inner=0, scaled=False):
         X, X_test = scaler.transform(X), scaler.transform(X_test)
     Y = fold.Y_train
     score = _micro_f1 if scaled else _mean_auc
-    sums = None
-    for member in range(params.get("ensemble", 1)):
+    # Per task, P(label = 1) on the validation and test rows, averaged over
+    # the ensemble's members (a single network: one member).
+    n_members = params.get("ensemble", 1)
+    valid_probas, test_probas = 0, 0
+    for member in range(n_members):
         model = _estimator(kinds, params, fold.seed + 100 * member, device)
         model.fit(X[train], Y.iloc[train])
-        outputs = [
-            (
-                [p[:, 1] for p in model.predict_proba(X[valid])],
-                [p[:, 1] for p in model.predict_proba(X_test)],
-            )
-        ]
-        if sums is None:
-            sums = outputs[0]
-        else:
-            sums = tuple(
-                [a + b for a, b in zip(old, new, strict=True)]
-                for old, new in zip(sums, outputs[0], strict=True)
-            )
-    valid_score = score(Y.iloc[valid], [p / (member + 1) for p in sums[0]])
-    test_score = score(fold.Y_test, [p / (member + 1) for p in sums[1]])
+        valid_probas += np.column_stack(
+            [p[:, 1] for p in model.predict_proba(X[valid])]
+        )
+        test_probas += np.column_stack([p[:, 1] for p in model.predict_proba(X_test)])
+    valid_score = score(Y.iloc[valid], list((valid_probas / n_members).T))
+    test_score = score(fold.Y_test, list((test_probas / n_members).T))
     return index, fold.seed, valid_score, test_score, time.perf_counter() - start
 
 
