@@ -31,7 +31,7 @@ from ._targets import (
     stack_predictions,
 )
 from ._task import Task, check_task_list, default_tasks
-from ._training import StopEarly, TensorDataset, torch_threads
+from ._training import StopEarly, TensorDataset, seed_torch, torch_threads
 from ._transfer import copy_trunk
 from ._weighting import CRITERIA
 
@@ -601,7 +601,7 @@ class MultiTaskNetEstimator(_BaseComposition):
             torch.random.fork_rng(devices=self._rng_devices()),
             torch_threads(self.num_threads),
         ):
-            torch.manual_seed(torch_seed)
+            seed_torch(torch_seed, net.device)
             if not warm:
                 net.initialize()
                 if self.init_trunk_from is not None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
 
 from ._weighting import gradient_cosines
@@ -43,6 +43,36 @@ def torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def seed_torch(seed, device):
+    """Seed the generators that a fit on ``device`` draws from.
+
+    The CPU generator (weight initialization) and, for a CUDA device, that
+    device's generator (dropout). Unlike :func:`torch.manual_seed`, this
+    leaves the other devices' generators alone and does not queue a lazy
+    seeding call for every accelerator backend (about a millisecond per fit).
+    """
+    torch.default_generator.manual_seed(seed)
+    device = torch.device(device)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+    elif device.type != "cpu":
+        torch.manual_seed(seed)
+
+
+class EpochLog(PrintLog):
+    """skorch's per-epoch table, formatted only when it is printed.
+
+    :class:`skorch.callbacks.PrintLog` formats the epoch's row even when the
+    net is silent: about a millisecond per epoch, several percent of a small
+    fit.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.verbose:
+            super().on_epoch_end(net, **kwargs)
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -101,9 +131,15 @@ class TensorBatchIterator:
         for start in range(0, n, self.batch_size):
             if indices is None:  # contiguous views, no copy
                 rows = slice(start, start + self.batch_size)
+                yield X[rows], (y[rows] if y is not None else None)
             else:
+                # index_select gathers rows several times faster than
+                # advanced indexing (X[rows]) on the CPU.
                 rows = indices[start : start + self.batch_size]
-            yield X[rows], (y[rows] if y is not None else None)
+                yield (
+                    X.index_select(0, rows),
+                    y.index_select(0, rows) if y is not None else None,
+                )
 
 
 class HoldoutSplit:
@@ -184,6 +220,13 @@ class MultiTaskNet(NeuralNet):
         self.freeze_trunk = freeze_trunk
 
     # -- set-up ----------------------------------------------------------------
+
+    @property
+    def _default_callbacks(self):
+        return [
+            (name, EpochLog() if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
 
     def initialize_module(self):
         super().initialize_module()

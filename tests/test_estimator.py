@@ -281,6 +281,15 @@ def test_verbose_prints_per_task_losses(census, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_verbose_warm_start_after_a_silent_fit_prints_the_log_header(census, capsys):
+    X, Y = census
+    est = make_estimator(max_epochs=1, verbose=0, warm_start=True).fit(X, Y)
+    assert capsys.readouterr().out == ""
+    est.set_params(verbose=1).fit(X, Y)
+    out = capsys.readouterr().out
+    assert "epoch" in out and "train_loss_income" in out
+
+
 def test_extra_callbacks_are_passed_to_skorch(census):
     from skorch.callbacks import Callback
 
