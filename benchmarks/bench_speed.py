@@ -15,7 +15,8 @@ medians over rounds of the ratio within a round:
     it cannot mask missing labels nor use classification losses);
 (d) ``MultiTaskNetEstimator``.
 
-Then, for (d) alone: fit time and peak memory at growing sizes (one fresh
+Then, for (d) alone: where a training step spends its time (phase by phase,
+next to a step of (c)), fit time and peak memory at growing sizes (one fresh
 process per size), predict throughput against a raw forward pass of the same
 torch module, single-row predict latency, and ``GridSearchCV`` wall time at
 ``n_jobs=1`` vs ``n_jobs=2``.
@@ -537,6 +538,86 @@ def _scaling_child(n_samples, epochs):
     return fit_time, baseline, peak - baseline
 
 
+def step_profile(n_samples, epochs, repeats):
+    """Where one training step of (d) spends its time, phase by phase.
+
+    The phases run in a hand-written loop over the library's own module,
+    masked loss and fused Adam (taken from a fitted estimator), timed with
+    ``perf_counter`` around each call (the CPU runs every operation before
+    returning). The same rounds time a whole fit of (d) and of (c) per step;
+    (d)'s step minus the loop's is what skorch's loop and the estimator add.
+    """
+    print("## Where a training step of (d) goes\n")
+    X, y = make_data(n_samples)
+    codes = torch.from_numpy(encode_targets(y))
+    X_t = torch.from_numpy(X)
+    net = make_estimator(1).fit(X, y).net_
+    module, criterion = net.module_, net.criterion_
+    optimizer = torch.optim.Adam(module.parameters(), lr=LR, fused=True)
+    phases = [
+        "gather the batch (index_select)",
+        "forward: trunk and heads",
+        "masked multi-task loss",
+        "backward",
+        "Adam step (fused)",
+    ]
+    n_steps = epochs * -(-n_samples // BATCH_SIZE)
+    generator = torch.Generator().manual_seed(0)
+
+    def hand_loop():
+        totals = np.zeros(len(phases))
+        module.train()
+        for _ in range(epochs):
+            order = torch.randperm(n_samples, generator=generator)
+            for start in range(0, n_samples, BATCH_SIZE):
+                t0 = time.perf_counter()
+                rows = order[start : start + BATCH_SIZE]
+                X_batch, y_batch = (
+                    X_t.index_select(0, rows),
+                    codes.index_select(0, rows),
+                )
+                t1 = time.perf_counter()
+                outputs = module(X_batch)
+                t2 = time.perf_counter()
+                loss = criterion.combine(*criterion.task_sums(outputs, y_batch))
+                t3 = time.perf_counter()
+                optimizer.zero_grad()
+                loss.backward()
+                t4 = time.perf_counter()
+                optimizer.step()
+                t5 = time.perf_counter()
+                totals += [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4]
+        return totals / n_steps * 1e6
+
+    hand_loop()  # warm-up
+    samples, fit_d, fit_c = [], [], []
+    for _ in range(repeats):
+        samples.append(hand_loop())
+        fit_d.append(timed(fit_estimator, X, y, epochs) / n_steps * 1e6)
+        fit_c.append(timed(fit_sklearn_mlp, X, y, epochs) / n_steps * 1e6)
+    phase_us = np.median(samples, axis=0)
+    loop_us = float(np.median(np.sum(samples, axis=1)))
+    d_us, c_us = statistics.median(fit_d), statistics.median(fit_c)
+    rows = [[phase, f"{us:.0f}"] for phase, us in zip(phases, phase_us, strict=True)]
+    rows += [
+        ["**one step of the hand loop over (d)'s parts**", f"**{loop_us:.0f}**"],
+        ["one step of (d)'s fit", f"{d_us:.0f}"],
+        [
+            "(d)'s fit minus the hand loop: skorch's loop, set-up, bookkeeping",
+            f"{d_us - loop_us:.0f}",
+        ],
+        ["one step of (c)'s fit", f"{c_us:.0f}"],
+    ]
+    print(markdown_table(["Phase", "µs per step (median)"], rows))
+    print(
+        f"\nn = {n_samples:,}, {epochs} epoch{'s' * (epochs != 1)} ({n_steps} "
+        f"steps of {BATCH_SIZE} "
+        f"rows); medians of {repeats} interleaved rounds. A fit's time per step "
+        "includes its share of the fit's fixed costs (validation, encoding, "
+        "building the network).\n"
+    )
+
+
 def scaling_series(sizes, epochs):
     """Fit time and peak-RSS growth of (d), one spawned process per size."""
     print("## Scaling of (d): fit time and peak memory\n")
@@ -804,16 +885,19 @@ def main():
     if args.quick:
         epochs, sizes = 2, [2_000]
         scaling_sizes = [10_000]
+        n_profile, profile_epochs = 2_000, 1
         n_predict, n_latency_calls, n_grid, grid_epochs = 10_000, 50, 1_000, 2
     else:
         epochs, sizes = 10, [2_000, 100_000]
         scaling_sizes = [10_000, 100_000, 1_000_000]
+        n_profile, profile_epochs = 100_000, 1
         n_predict, n_latency_calls, n_grid, grid_epochs = 100_000, 200, 5_000, 5
 
     with pinned_threads():
         print_header(args, repeats, epochs)
         fit_ratios = compare_contenders(sizes, epochs, repeats)
         matmul_costs(repeats)
+        step_profile(n_profile, profile_epochs, repeats)
         scaling_series(scaling_sizes, epochs)
         predict_ratio, est, X = predict_throughput(n_predict, repeats)
         latency_ms = single_row_latency(est, X, n_latency_calls)
