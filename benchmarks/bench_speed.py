@@ -67,6 +67,7 @@ TRUNK_SIZES = (256, 256)
 LR = 1e-3
 BATCH_SIZE = 256
 PREDICT_BATCH_SIZE = 8192  # rows per forward pass of the raw-forward baseline
+SMALL_FIT_ROUNDS = 5  # rounds of the fit comparison at n <= 10,000, per repeat
 N_PREDICT_REPEATS = 11  # calls of a fraction of a second: more repetitions are cheap
 
 CONTENDERS = {
@@ -327,8 +328,9 @@ def print_header(args, repeats, epochs):
     print(f"- Load average (1, 5, 15 min) at start: {format_load()}")
     note = " (--quick: tiny sizes, numbers are not meaningful)" if args.quick else ""
     print(
-        f"- Repetitions: {repeats}, interleaved round-robin; medians and paired "
-        f"ratios reported{note}"
+        f"- Repetitions: {repeats} ({SMALL_FIT_ROUNDS * repeats} rounds for fits "
+        f"of n ≤ 10,000), interleaved round-robin; medians and paired ratios "
+        f"reported{note}"
     )
     print()
 
@@ -366,7 +368,10 @@ def compare_contenders(sizes, epochs, repeats):
         X, y = make_data(n)
         walls = {key: [] for key in keys}
         cpus = {key: [] for key in keys}
-        for round_ in range(repeats):
+        # A small fit takes a fraction of a second, where the machine's
+        # hiccups weigh most: more rounds, at little cost.
+        rounds = repeats * (SMALL_FIT_ROUNDS if n <= 10_000 else 1)
+        for round_ in range(rounds):
             # Each round starts with the next contender, so that none always
             # runs right after the same neighbour.
             for key in keys[round_ % len(keys) :] + keys[: round_ % len(keys)]:
@@ -390,7 +395,7 @@ def compare_contenders(sizes, epochs, repeats):
             ]
             for key in keys
         ]
-        print(f"### n = {n:,}\n")
+        print(f"### n = {n:,} ({rounds} rounds)\n")
         print(
             markdown_table(
                 [
