@@ -47,6 +47,26 @@ def test_quality_benchmark_quick_run_prints_tables():
     assert "nan" not in out.lower()
 
 
+@pytest.mark.skipif(
+    not (DATA / "mulan").is_dir(),
+    reason="the shared data sets (../shared/data) are not beside the repository",
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_quality_benchmark_runs_the_random_forest_where_asked(monkeypatch):
+    # Model (6) runs on Tox21 only, which needs rdkit; check it on Yeast.
+    import dataclasses
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_quality
+
+    yeast = dataclasses.replace(bench_quality.BENCHMARKS["yeast"], random_forest=True)
+    outcomes = bench_quality.run_benchmark(yeast, quick=True, n_splits=1)
+    assert list(outcomes) == list(bench_quality.MODELS)
+    forest = outcomes["(6) random forest"][0].scores
+    assert 0.0 < forest["micro-F1"] <= 1.0
+    assert "(6) random forest" not in bench_quality.BENCHMARKS["yeast"].models
+
+
 def test_speed_benchmark_quick_run_prints_targets():
     out = run_script(BENCHMARKS / "bench_speed.py", "--quick")
     assert "## Targets" in out
