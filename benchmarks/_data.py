@@ -107,7 +107,12 @@ def _cached_fingerprints(path, smiles):
     return bits, parsed
 
 
-def _morgan_fingerprints(smiles):
+def _morgan_fingerprints(smiles, n_bits=TOX21_BITS, counts=False):
+    """Morgan fingerprints (radius ``TOX21_RADIUS``) and a parsed-SMILES mask.
+
+    Bits as uint8, or with ``counts=True`` how often each (folded) feature
+    occurs, as uint32.
+    """
     try:
         from rdkit import Chem, RDLogger
         from rdkit.Chem import rdFingerprintGenerator
@@ -115,16 +120,32 @@ def _morgan_fingerprints(smiles):
         raise DataNotFound("the rdkit package (pip install rdkit)") from None
     RDLogger.DisableLog("rdApp.*")  # unparsable SMILES are counted, not logged
     generator = rdFingerprintGenerator.GetMorganGenerator(
-        radius=TOX21_RADIUS, fpSize=TOX21_BITS
+        radius=TOX21_RADIUS, fpSize=n_bits
     )
-    bits = np.zeros((len(smiles), TOX21_BITS), dtype=np.uint8)
+    fingerprint = (
+        generator.GetCountFingerprintAsNumPy
+        if counts
+        else generator.GetFingerprintAsNumPy
+    )
+    features = np.zeros((len(smiles), n_bits), dtype=np.uint32 if counts else np.uint8)
     parsed = np.zeros(len(smiles), dtype=bool)
     for i, text in enumerate(smiles):
         molecule = Chem.MolFromSmiles(text)
         if molecule is not None:
-            bits[i] = generator.GetFingerprintAsNumPy(molecule)
+            features[i] = fingerprint(molecule)
             parsed[i] = True
-    return bits, parsed
+    return features, parsed
+
+
+def tox21_fingerprint_variant(n_bits, counts):
+    """Other Morgan fingerprints of :func:`load_tox21`'s molecules, row for row.
+
+    For ``tox21_variants.py``, which compares them with the protocol's
+    1,024 bits; not cached.
+    """
+    (path,) = _require("chemprop/tox21.csv")
+    features, parsed = _morgan_fingerprints(pd.read_csv(path)["smiles"], n_bits, counts)
+    return features[parsed]
 
 
 # -- UCI Adult -----------------------------------------------------------------

@@ -67,6 +67,17 @@ def test_quality_benchmark_runs_the_random_forest_where_asked(monkeypatch):
     assert "(6) random forest" not in bench_quality.BENCHMARKS["yeast"].models
 
 
+@pytest.mark.skipif(
+    not (DATA / "chemprop").is_dir(),
+    reason="the shared data sets (../shared/data) are not beside the repository",
+)
+def test_tox21_variants_quick_run_prints_its_table():
+    pytest.importorskip("rdkit")
+    out = run_script(BENCHMARKS / "tox21_variants.py", "--quick", "--splits", "1")
+    assert out.count("| blend |") == 3
+    assert "nan" not in out.lower()
+
+
 def test_speed_benchmark_quick_run_prints_targets():
     out = run_script(BENCHMARKS / "bench_speed.py", "--quick")
     assert "## Targets" in out
