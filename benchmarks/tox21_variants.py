@@ -20,7 +20,7 @@ Fingerprints: ECFP4 (Morgan, radius 2) as 1,024 bits (the protocol's), as
 
 Run from the repository root (needs ``rdkit`` and ``../shared/data``)::
 
-    python benchmarks/tox21_variants.py --n-jobs 2    # about 11 minutes on 2 cores
+    python benchmarks/tox21_variants.py --n-jobs 2    # about 15 minutes on 2 cores
     python benchmarks/tox21_variants.py --quick --splits 1   # smoke test
 
 It prints a Markdown table.
