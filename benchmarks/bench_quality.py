@@ -574,19 +574,28 @@ def _mlp(kind, params):
     return MLPClassifier(**params)
 
 
+def _per_task_trees(bench, data, fold, regressor, classifier, params):
+    """One tree ensemble per task: ``regressor`` or ``classifier`` by its kind."""
+
+    def make(name, kind):
+        model = regressor if kind == REGRESSION else classifier
+        return Pipeline([("prep", _preprocessor(bench)), ("trees", model(**params))])
+
+    return _per_task_predictions(make, fold, data.kinds), ""
+
+
 def gradient_boosting(bench, data, fold, quick):
     params = {"random_state": fold.seed}
     if quick:
         params["max_iter"] = QUICK_ITERATIONS
-
-    def make(name, kind):
-        if kind == REGRESSION:
-            booster = HistGradientBoostingRegressor(**params)
-        else:
-            booster = HistGradientBoostingClassifier(**params)
-        return Pipeline([("prep", _preprocessor(bench)), ("hgb", booster)])
-
-    return _per_task_predictions(make, fold, data.kinds), ""
+    return _per_task_trees(
+        bench,
+        data,
+        fold,
+        HistGradientBoostingRegressor,
+        HistGradientBoostingClassifier,
+        params,
+    )
 
 
 def random_forest(bench, data, fold, quick):
@@ -594,15 +603,9 @@ def random_forest(bench, data, fold, quick):
         "n_estimators": QUICK_ITERATIONS if quick else FOREST_TREES,
         "random_state": fold.seed,
     }
-
-    def make(name, kind):
-        if kind == REGRESSION:
-            forest = RandomForestRegressor(**params)
-        else:
-            forest = RandomForestClassifier(**params)
-        return Pipeline([("prep", _preprocessor(bench)), ("forest", forest)])
-
-    return _per_task_predictions(make, fold, data.kinds), ""
+    return _per_task_trees(
+        bench, data, fold, RandomForestRegressor, RandomForestClassifier, params
+    )
 
 
 MODELS = {
