@@ -32,11 +32,10 @@ import time
 import _data
 import numpy as np
 import torch
-from bench_quality import FOREST_TREES, TOX21_NET, random_80_10_10
+from bench_quality import FOREST_TREES, TOX21_NET, mean_roc_auc, random_80_10_10
 from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import roc_auc_score
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 
@@ -57,14 +56,6 @@ def _features(data):
             X = np.log1p(X) if variant[1] else X
         features[name] = X.astype(np.float32)
     return features
-
-
-def _mean_auc(Y, scores):
-    aucs = []
-    for j in range(Y.shape[1]):
-        labelled = ~np.isnan(Y[:, j])
-        aucs.append(roc_auc_score(Y[labelled, j], scores[labelled, j]))
-    return np.mean(aucs)
 
 
 def _fit_net(X, Y, names, seed, quick):
@@ -151,8 +142,12 @@ def main(argv=None):
                 else:
                     parts, fit_seconds = found[model, name, seed]
                     seconds.append(fit_seconds)
-                valid.append(_mean_auc(Y[valid_rows], parts[0]))
-                test.append(_mean_auc(Y[test_rows], parts[1]))
+                for out, rows, scores in (
+                    (valid, valid_rows, parts[0]),
+                    (test, test_rows, parts[1]),
+                ):
+                    Y_part = data.Y.iloc[rows]
+                    out.append(mean_roc_auc(Y_part, list(scores.T))["ROC-AUC"])
             time_cell = f"{np.median(seconds):.0f}" if seconds else "-"
             print(
                 f"| {name} | {model} | {np.mean(valid):.3f} ± {np.std(valid):.3f} "
