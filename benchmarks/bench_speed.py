@@ -916,7 +916,7 @@ def print_targets(
         checks.append(
             [
                 f"fit (d)/(c), n={n:,} (duel)",
-                f"{ratio:.2f}× (95 % CI {low:.2f} – {high:.2f})",
+                f"{ratio:.3f}× (95 % CI {low:.3f} – {high:.3f})",
                 "≤ 1.0×",
                 ratio <= 1.0,
             ]
