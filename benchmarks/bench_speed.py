@@ -31,6 +31,7 @@ Run from the repository root::
     python benchmarks/bench_speed.py            # full run, several minutes
     python benchmarks/bench_speed.py --quick    # smoke test, under a minute
     python benchmarks/bench_speed.py --repeats 5
+    python benchmarks/bench_speed.py --sections duel   # (d) against (c) only
 
 The output is Markdown.
 """
@@ -74,6 +75,7 @@ SMALL_FIT_ROUNDS = 5  # rounds of the fit comparison at n <= 10,000, per repeat
 # cent of each other, so their ratio needs many more rounds than the others.
 DUEL_ROUNDS = {2_000: 60, 100_000: 12}
 N_BOOTSTRAP = 5_000
+SECTIONS = ["fits", "duel", "products", "profile", "scaling", "predict", "grid"]
 N_PREDICT_REPEATS = 11  # calls of a fraction of a second: more repetitions are cheap
 
 CONTENDERS = {
@@ -367,6 +369,17 @@ def median_ci(values, level=0.95, seed=0):
     return float(np.quantile(medians, tail)), float(np.quantile(medians, 1 - tail))
 
 
+def warm_up(fitters):
+    """Fit each of ``fitters`` once on 512 rows, untimed.
+
+    First-call costs (torch's lazy initialization, imports) then stay out of
+    the timings.
+    """
+    X, y = make_data(512, seed=1)
+    for fit in fitters.values():
+        fit(X, y, 1)
+
+
 def duel(sizes, epochs, rounds):
     """(d) against (c) alone, in many rounds: their paired ratio and its spread.
 
@@ -376,6 +389,7 @@ def duel(sizes, epochs, rounds):
     day (another load on the machine) can land outside it.
     """
     print("## (d) against (c): many rounds of the two alone\n")
+    warm_up({key: FITTERS[key] for key in "cd"})
     rows, results = [], {}
     for n in sizes:
         X, y = make_data(n)
@@ -429,9 +443,7 @@ def compare_contenders(sizes, epochs, repeats):
     y's.
     """
     print("## Fit time: contenders side by side\n")
-    X_warm, y_warm = make_data(512, seed=1)
-    for fit in FITTERS.values():  # first-call costs (lazy init) stay out of timings
-        fit(X_warm, y_warm, 1)
+    warm_up(FITTERS)
 
     keys = list(FITTERS)
     results = {}
@@ -891,51 +903,75 @@ def grid_search_speedup(n_samples, epochs, repeats):
 
 
 def print_targets(
-    fit_ratios, duel_ratios, sizes, predict_ratio, latency_ms, grid_speedup
+    sizes,
+    fit_ratios=None,
+    duel_ratios=None,
+    predict_ratio=None,
+    latency_ms=None,
+    grid_speedup=None,
 ):
-    """The project's speed targets, and whether this run met them."""
+    """The project's speed targets that this run measured, and whether it met them.
+
+    A measure left as None (its section did not run) has no row.
+    """
     checks = []
-    for n, limit in ((2_000, 1.3), (100_000, 1.10)):
-        if n in sizes:
-            ratio = fit_ratios[n]["d", "a"]
+    if fit_ratios is not None:
+        for n, limit in ((2_000, 1.3), (100_000, 1.10)):
+            if n in sizes:
+                ratio = fit_ratios[n]["d", "a"]
+                checks.append(
+                    [
+                        f"fit (d)/(a), n={n:,}",
+                        f"{ratio:.2f}×",
+                        f"≤ {limit}×",
+                        ratio <= limit,
+                    ]
+                )
+        for n in sizes:
+            speedup = fit_ratios[n]["b", "d"]
             checks.append(
                 [
-                    f"fit (d)/(a), n={n:,}",
-                    f"{ratio:.2f}×",
-                    f"≤ {limit}×",
-                    ratio <= limit,
+                    f"fit (b)/(d), n={n:,}",
+                    f"{speedup:.2f}×",
+                    "≥ 1.6×",
+                    speedup >= 1.6,
                 ]
             )
-    for n in sizes:
-        speedup = fit_ratios[n]["b", "d"]
-        checks.append(
-            [f"fit (b)/(d), n={n:,}", f"{speedup:.2f}×", "≥ 1.6×", speedup >= 1.6]
-        )
-    for n in sizes:
-        ratio, (low, high) = duel_ratios[n]
+    if duel_ratios is not None:
+        for n in sizes:
+            ratio, (low, high) = duel_ratios[n]
+            checks.append(
+                [
+                    f"fit (d)/(c), n={n:,} (duel)",
+                    f"{ratio:.3f}× (95 % CI {low:.3f} – {high:.3f})",
+                    "≤ 1.0×",
+                    ratio <= 1.0,
+                ]
+            )
+    if predict_ratio is not None:
+        checks += [
+            [
+                "predict throughput / raw forward",
+                f"{predict_ratio:.2f}×",
+                "≥ 0.9×",
+                predict_ratio >= 0.9,
+            ],
+            [
+                "single-row predict",
+                f"{latency_ms:.3f} ms",
+                "≤ 1 ms",
+                latency_ms <= 1,
+            ],
+        ]
+    if grid_speedup is not None:
         checks.append(
             [
-                f"fit (d)/(c), n={n:,} (duel)",
-                f"{ratio:.3f}× (95 % CI {low:.3f} – {high:.3f})",
-                "≤ 1.0×",
-                ratio <= 1.0,
+                "GridSearchCV n_jobs=2 speed-up",
+                f"{grid_speedup:.2f}×",
+                "≥ 1.6×",
+                grid_speedup >= 1.6,
             ]
         )
-    checks += [
-        [
-            "predict throughput / raw forward",
-            f"{predict_ratio:.2f}×",
-            "≥ 0.9×",
-            predict_ratio >= 0.9,
-        ],
-        ["single-row predict", f"{latency_ms:.3f} ms", "≤ 1 ms", latency_ms <= 1],
-        [
-            "GridSearchCV n_jobs=2 speed-up",
-            f"{grid_speedup:.2f}×",
-            "≥ 1.6×",
-            grid_speedup >= 1.6,
-        ],
-    ]
     print("## Targets\n")
     print(
         markdown_table(
@@ -963,6 +999,15 @@ def main():
         default=None,
         help="interleaved repetitions per timing (default: 5, or 1 with --quick)",
     )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=SECTIONS,
+        metavar="SECTION",
+        help=f"the sections to run, of {', '.join(SECTIONS)} (default: all); "
+        "e.g. --sections duel re-checks (d) against (c) in a few minutes",
+    )
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 5)
     if args.quick:
@@ -978,19 +1023,26 @@ def main():
         n_profile, profile_epochs = 100_000, 1
         n_predict, n_latency_calls, n_grid, grid_epochs = 100_000, 200, 5_000, 5
 
+    sections = set(args.sections)
+    measured = {}
     with pinned_threads():
         print_header(args, repeats, epochs)
-        fit_ratios = compare_contenders(sizes, epochs, repeats)
-        duel_ratios = duel(sizes, epochs, duel_rounds)
-        matmul_costs(repeats)
-        step_profile(n_profile, profile_epochs, repeats)
-        scaling_series(scaling_sizes, epochs)
-        predict_ratio, est, X = predict_throughput(n_predict, repeats)
-        latency_ms = single_row_latency(est, X, n_latency_calls)
-        grid_speedup = grid_search_speedup(n_grid, grid_epochs, repeats)
-        print_targets(
-            fit_ratios, duel_ratios, sizes, predict_ratio, latency_ms, grid_speedup
-        )
+        if "fits" in sections:
+            measured["fit_ratios"] = compare_contenders(sizes, epochs, repeats)
+        if "duel" in sections:
+            measured["duel_ratios"] = duel(sizes, epochs, duel_rounds)
+        if "products" in sections:
+            matmul_costs(repeats)
+        if "profile" in sections:
+            step_profile(n_profile, profile_epochs, repeats)
+        if "scaling" in sections:
+            scaling_series(scaling_sizes, epochs)
+        if "predict" in sections:
+            measured["predict_ratio"], est, X = predict_throughput(n_predict, repeats)
+            measured["latency_ms"] = single_row_latency(est, X, n_latency_calls)
+        if "grid" in sections:
+            measured["grid_speedup"] = grid_search_speedup(n_grid, grid_epochs, repeats)
+        print_targets(sizes, **measured)
     print(f"\nLoad average (1, 5, 15 min) at the end: {format_load()}")
 
 

@@ -82,3 +82,13 @@ def test_speed_benchmark_quick_run_prints_targets():
     out = run_script(BENCHMARKS / "bench_speed.py", "--quick")
     assert "## Targets" in out
     assert "(d) MultiTaskNetEstimator" in out
+    assert "## (d) against (c): many rounds of the two alone" in out
+
+
+def test_speed_benchmark_runs_only_the_sections_asked():
+    out = run_script(BENCHMARKS / "bench_speed.py", "--quick", "--sections", "duel")
+    assert "## (d) against (c): many rounds of the two alone" in out
+    assert "## Fit time: contenders side by side" not in out
+    targets = out[out.index("## Targets") :]
+    assert "fit (d)/(c), n=2,000 (duel)" in targets
+    assert "fit (d)/(a)" not in targets and "GridSearchCV" not in targets
