@@ -33,6 +33,7 @@ from bench_quality import BENCHMARKS, random_80_10_10
 from joblib import Parallel, delayed
 from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 
@@ -52,6 +53,34 @@ class InputDropoutMLP(torch.nn.Module):
 
     def forward(self, X):
         return self.layers(X)
+
+
+class WeightEMA(Callback):
+    """An exponential moving average of the weights, swapped in when training ends.
+
+    After each training batch, ``average += (1 - decay) * (weights - average)``;
+    a cheap stand-in for an ensemble of the networks along one trajectory.
+    """
+
+    def __init__(self, decay=0.998):
+        self.decay = decay
+
+    def __repr__(self):
+        return f"WeightEMA(decay={self.decay})"
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = [p.detach().clone() for p in net.module_.parameters()]
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if training:
+            with torch.no_grad():
+                weights = [p.detach() for p in net.module_.parameters()]
+                torch._foreach_lerp_(self.average_, weights, 1 - self.decay)
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for p, average in zip(net.module_.parameters(), self.average_):
+                p.copy_(average)
 
 
 BASE = {"trunk_sizes": (2048, 512), "dropout": 0.5, "early_stopping": True}
@@ -109,6 +138,24 @@ CANDIDATES += [
         trunk_params={"input_dropout": 0.2},
         ensemble=10,
     ),
+]
+
+# Round 3 (indices 73-): an exponential moving average of the weights, over
+# fixed epoch counts (candidates 64-66 are the same networks without it).
+CANDIDATES += [
+    dict(
+        BASE,
+        early_stopping=False,
+        max_epochs=epochs,
+        callbacks=[WeightEMA(decay)],
+    )
+    for epochs, decay in [
+        (20, 0.99),
+        (20, 0.998),
+        (20, 0.999),
+        (30, 0.998),
+        (40, 0.999),
+    ]
 ]
 
 
