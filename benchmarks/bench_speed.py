@@ -346,6 +346,11 @@ def print_header(args, repeats, epochs):
 # -- sections ------------------------------------------------------------------
 
 
+def round_ratios(times, top, bottom):
+    """Per round, ``times[top][i] / times[bottom][i]``."""
+    return [t / b for t, b in zip(times[top], times[bottom], strict=True)]
+
+
 def paired_ratio(times, top, bottom):
     """Median over repetitions of ``times[top][i] / times[bottom][i]``.
 
@@ -353,9 +358,7 @@ def paired_ratio(times, top, bottom):
     the machine's speed between rounds (other tenants, frequency scaling)
     cancels out of each ratio; the ratio of two medians keeps it.
     """
-    return statistics.median(
-        t / b for t, b in zip(times[top], times[bottom], strict=True)
-    )
+    return statistics.median(round_ratios(times, top, bottom))
 
 
 def median_ci(values, level=0.95, seed=0):
@@ -398,7 +401,7 @@ def duel(sizes, epochs, rounds):
         for round_ in range(n_rounds):
             for key in ("d", "c") if round_ % 2 else ("c", "d"):
                 walls[key].append(timed(FITTERS[key], X, y, epochs))
-        ratios = [d / c for d, c in zip(walls["d"], walls["c"], strict=True)]
+        ratios = round_ratios(walls, "d", "c")
         ratio, ci = statistics.median(ratios), median_ci(ratios)
         results[n] = ratio, ci
         q1, _, q3 = statistics.quantiles(ratios, n=4)
