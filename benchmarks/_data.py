@@ -9,8 +9,8 @@ the data set's protocol needs to split it (patients, schools, the official
 test rows). A loader raises :class:`DataNotFound` when its files are absent.
 
 Derived data are cached outside the repository, in ``SKLEARN_MTL_CACHE``
-(default ``~/.cache/sklearn_mtl``): only the Tox21 fingerprints, which take
-RDKit a while to compute.
+(default ``~/.cache/sklearn_mtl``): only the Tox21 fingerprints and
+descriptors, which take RDKit a while to compute.
 """
 
 import hashlib
@@ -149,6 +149,48 @@ def tox21_fingerprint_variant(n_bits, counts):
 
 
 # -- UCI Adult -----------------------------------------------------------------
+
+
+def tox21_descriptors():
+    """RDKit's molecular descriptors of :func:`load_tox21`'s molecules, row for row.
+
+    Auxiliary targets for ``bench_quality.py``'s model (7), never inputs: one
+    column per descriptor of ``rdkit.Chem.Descriptors.descList`` (molecular
+    weight, logP, TPSA, ring and atom counts, ...), NaN where RDKit fails or
+    returns an infinite value. Cached per RDKit version, since the list of
+    descriptors changes between versions.
+    """
+    (path,) = _require("chemprop/tox21.csv")
+    try:
+        import rdkit
+        from rdkit import Chem, RDLogger
+        from rdkit.Chem import Descriptors
+    except ImportError:
+        raise DataNotFound("the rdkit package (pip install rdkit)") from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    cache = cache_root() / f"tox21_descriptors_rdkit{rdkit.__version__}_{digest}.pkl"
+    if cache.is_file():
+        return pd.read_pickle(cache)
+    RDLogger.DisableLog("rdApp.*")
+    rows = []
+    for text in pd.read_csv(path)["smiles"]:
+        molecule = Chem.MolFromSmiles(text)
+        if molecule is not None:  # the rows load_tox21 keeps
+            rows.append([_descriptor(f, molecule) for _, f in Descriptors.descList])
+    names = [name for name, _ in Descriptors.descList]
+    table = pd.DataFrame(rows, columns=names, dtype=float)
+    table = table.where(np.isfinite(table))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    table.to_pickle(cache)
+    return table
+
+
+def _descriptor(function, molecule):
+    try:
+        return float(function(molecule))
+    except (ValueError, ZeroDivisionError, RuntimeError, OverflowError):
+        return np.nan
+
 
 ADULT_COLUMNS = [
     "age",
