@@ -633,16 +633,31 @@ def random_forest(bench, data, fold, quick):
 
 
 def mtl_auxiliary(bench, data, fold, quick):
-    auxiliary = auxiliary_targets(bench.auxiliary().loc[fold.Y_train.index])
-    tasks = _tasks(data.kinds) + [
-        (name, Task("regression", weight=AUXILIARY_WEIGHT))
-        for name in auxiliary.columns
-    ]
-    net = _network(bench, tasks, fold.seed, quick, dict(bench.net, **AUXILIARY_NET))
+    tasks, auxiliary = auxiliary_tasks(
+        bench.auxiliary().loc[fold.Y_train.index], AUXILIARY_WEIGHT
+    )
+    net = _network(
+        bench,
+        _tasks(data.kinds) + tasks,
+        fold.seed,
+        quick,
+        dict(bench.net, **AUXILIARY_NET),
+    )
     net.fit(fold.X_train, pd.concat([fold.Y_train, auxiliary], axis=1))
     return _task_predictions(
         net, fold.X_test, data.kinds
-    ), f"{auxiliary.shape[1]} auxiliary tasks"
+    ), f"{len(tasks)} auxiliary tasks"
+
+
+def auxiliary_tasks(table, weight):
+    """The auxiliary tasks of model (7), and their targets, for the training rows.
+
+    Returns ``(tasks, targets)``: one regression ``Task`` of weight ``weight``
+    per column of :func:`auxiliary_targets`, to append to the real tasks.
+    """
+    targets = auxiliary_targets(table)
+    tasks = [(name, Task("regression", weight=weight)) for name in targets.columns]
+    return tasks, targets
 
 
 def auxiliary_targets(table):

@@ -18,10 +18,18 @@ each fingerprint:
 Fingerprints: ECFP4 (Morgan, radius 2) as 1,024 bits (the protocol's), as
 1,024 folded counts (``log1p``), and as 2,048 bits.
 
+With ``--auxiliary``, it asks instead how much auxiliary tasks help the
+network, and chooses the weight and patience of ``bench_quality.py``'s model
+(7): the network of (2) on the protocol's bits, trained on the 12 assays plus
+RDKit's descriptors of the training molecules as regression targets
+(``bench_quality.auxiliary_tasks``), each at the weight of the candidate, on
+the same splits and parts; ranked by the mean validation ROC-AUC.
+
 Run from the repository root (needs ``rdkit`` and ``../shared/data``)::
 
     python benchmarks/tox21_variants.py --n-jobs 2    # about 15 minutes on 2 cores
     python benchmarks/tox21_variants.py --quick --splits 1   # smoke test
+    python benchmarks/tox21_variants.py --auxiliary --n-jobs 2  # about 12 minutes
 
 It prints a Markdown table.
 """
@@ -31,8 +39,15 @@ import time
 
 import _data
 import numpy as np
+import pandas as pd
 import torch
-from bench_quality import FOREST_TREES, TOX21_NET, mean_roc_auc, random_80_10_10
+from bench_quality import (
+    FOREST_TREES,
+    TOX21_NET,
+    auxiliary_tasks,
+    mean_roc_auc,
+    random_80_10_10,
+)
 from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from sklearn.ensemble import RandomForestClassifier
@@ -44,6 +59,17 @@ FINGERPRINTS = {
     "ECFP4, 1,024 counts, log1p": (1024, True),
     "ECFP4, 2,048 bits": (2048, False),
 }
+
+# --auxiliary: (weight of each auxiliary task or None for none, changes to the
+# network of (2)).
+AUXILIARY_CANDIDATES = [
+    (None, {}),
+    (0.05, {}),
+    (0.2, {}),
+    (0.5, {}),
+    (1.0, {}),
+    (0.3, {"n_iter_no_change": 10}),
+]
 
 
 def _features(data):
@@ -63,6 +89,71 @@ def _fit_net(X, Y, names, seed, quick):
     tasks = [(name, Task("classification")) for name in names]
     params = dict(TOX21_NET, max_epochs=2) if quick else TOX21_NET
     return MultiTaskNetEstimator(tasks, random_state=seed, **params).fit(X, Y)
+
+
+def _fit_auxiliary(X, Y, names, table, candidate, seed, quick):
+    """The network of (2) on the assays plus the auxiliary tasks of ``candidate``."""
+    torch.set_num_threads(1)
+    weight, changes = candidate
+    tasks = [(name, Task("classification")) for name in names]
+    Y = pd.DataFrame(Y, columns=names, index=table.index)
+    if weight is not None:
+        extra, targets = auxiliary_tasks(table, weight)
+        tasks, Y = tasks + extra, pd.concat([Y, targets], axis=1)
+    params = dict(TOX21_NET, **changes)
+    if quick:
+        params["max_epochs"] = 2
+    return MultiTaskNetEstimator(tasks, random_state=seed, **params).fit(X, Y)
+
+
+def evaluate_auxiliary(candidate, X, Y, names, table, fold_rows, seed, quick):
+    """Validation and test ROC-AUC of one ``--auxiliary`` candidate on one split."""
+    train, valid, test = fold_rows
+    start = time.perf_counter()
+    net = _fit_auxiliary(
+        X[train], Y[train], names, table.iloc[train], candidate, seed, quick
+    )
+    scores = [
+        mean_roc_auc(
+            pd.DataFrame(Y[rows], columns=names), list(_net_scores(net, X[rows]).T)
+        )["ROC-AUC"]
+        for rows in (valid, test)
+    ]
+    return candidate, seed, scores, time.perf_counter() - start
+
+
+def _describe(candidate):
+    weight, changes = candidate
+    if weight is None:
+        return "none (the network of (2))"
+    return ", ".join([f"weight {weight}"] + [f"{k}={v}" for k, v in changes.items()])
+
+
+def main_auxiliary(data, splits, n_jobs, quick):
+    X = data.X.to_numpy().astype(np.float32)
+    Y, names = data.Y.to_numpy(), list(data.Y.columns)
+    table = _data.tox21_descriptors()
+    candidates = AUXILIARY_CANDIDATES[::3] if quick else AUXILIARY_CANDIDATES
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(evaluate_auxiliary)(candidate, X, Y, names, table, rows, seed, quick)
+        for candidate in candidates
+        for seed, rows in splits
+    )
+    print(
+        f"\nTox21: {len(splits)} splits, fitted on the 80 % training parts; "
+        f"{table.shape[1]} RDKit descriptors before the columns missing or constant "
+        "on the training rows are dropped\n"
+    )
+    print("| auxiliary tasks | validation ROC-AUC | test ROC-AUC | s / fit |")
+    print("|---|---:|---:|---:|")
+    for candidate in candidates:
+        runs = [(scores, s) for c, _, scores, s in results if c == candidate]
+        valid, test = (np.array([scores[k] for scores, _ in runs]) for k in (0, 1))
+        seconds = np.median([s for _, s in runs])
+        print(
+            f"| {_describe(candidate)} | {valid.mean():.3f} ± {valid.std():.3f} "
+            f"| {test.mean():.3f} ± {test.std():.3f} | {seconds:.0f} |"
+        )
 
 
 def _net_scores(model, X):
@@ -106,10 +197,13 @@ def main(argv=None):
         action="store_true",
         help="a smoke test: 2 epochs, 10 trees (scores not meaningful)",
     )
+    parser.add_argument(
+        "--auxiliary",
+        action="store_true",
+        help="compare auxiliary-task weights instead of fingerprints",
+    )
     args = parser.parse_args(argv)
     data = _data.load_tox21()
-    features = _features(data)
-    Y, names = data.Y.to_numpy(), list(data.Y.columns)
     splits = []
     for fold in random_80_10_10(data, args.splits):
         # Row labels of data.X: the fold's 80 % training and 10 % validation
@@ -118,6 +212,11 @@ def main(argv=None):
         splits.append(
             (fold.seed, (rows[train], rows[valid], fold.X_test.index.to_numpy()))
         )
+    if args.auxiliary:
+        main_auxiliary(data, splits, args.n_jobs, args.quick)
+        return
+    features = _features(data)
+    Y, names = data.Y.to_numpy(), list(data.Y.columns)
     results = Parallel(n_jobs=args.n_jobs)(
         delayed(evaluate)(model, name, X, Y, names, rows, seed, args.quick)
         for name, X in features.items()

@@ -145,3 +145,16 @@ def test_speed_benchmark_runs_only_the_sections_asked():
     targets = out[out.index("## Targets") :]
     assert "fit (d)/(c), n=2,000 (duel)" in targets
     assert "fit (d)/(a)" not in targets and "GridSearchCV" not in targets
+
+
+@pytest.mark.skipif(
+    not (DATA / "chemprop").is_dir(),
+    reason="the shared data sets (../shared/data) are not beside the repository",
+)
+def test_tox21_variants_compares_auxiliary_task_weights():
+    pytest.importorskip("rdkit")
+    out = run_script(
+        BENCHMARKS / "tox21_variants.py", "--auxiliary", "--quick", "--splits", "1"
+    )
+    assert "| none (the network of (2)) |" in out and "| weight 0.5 |" in out
+    assert "nan" not in out.lower()
