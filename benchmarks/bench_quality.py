@@ -30,6 +30,9 @@ Six public data sets with several targets each, five or six contenders each:
     constant on them are dropped. The weight and patience were chosen by the
     mean validation ROC-AUC of the three splits, fitted on their 80 %
     training parts (``tox21_variants.py --auxiliary``).
+(8) on Tox21 only, the mean of ``AUXILIARY_MEMBERS`` networks of (7) that
+    differ only in their seed (the first is (7)'s): predicted probabilities
+    averaged per assay. An ensemble, at five times the cost of (7).
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;
@@ -165,6 +168,7 @@ TOX21_NET = {
 AUXILIARY_WEIGHT = 0.3
 AUXILIARY_NET = {"n_iter_no_change": 10}
 AUXILIARY_MAX_MISSING = 0.01  # drop a descriptor missing for more training rows
+AUXILIARY_MEMBERS = 5  # networks averaged by (8); 2 in --quick mode
 
 
 # -- splits ----------------------------------------------------------------------
@@ -362,7 +366,12 @@ class Benchmark:
     @property
     def models(self):
         """The names of the models (keys of ``MODELS``) run on this data set."""
-        skipped = {FOREST: not self.random_forest, AUXILIARY: self.auxiliary is None}
+        no_auxiliary = self.auxiliary is None
+        skipped = {
+            FOREST: not self.random_forest,
+            AUXILIARY: no_auxiliary,
+            AUXILIARY_ENSEMBLE: no_auxiliary,
+        }
         return [name for name in MODELS if not skipped.get(name)]
 
 
@@ -374,7 +383,8 @@ BENCHMARKS = {
         "models fit on the 80 + 10 %, (2) selects on the 10 %; test ROC-AUC of "
         f"each assay, averaged over the 12. (2) and (3) use {TOX21_NET}; (7) "
         f"adds RDKit's descriptors as auxiliary regression targets at weight "
-        f"{AUXILIARY_WEIGHT}, with {AUXILIARY_NET}.",
+        f"{AUXILIARY_WEIGHT}, with {AUXILIARY_NET}; (8) averages the predicted "
+        f"probabilities of {AUXILIARY_MEMBERS} networks of (7), seeds apart.",
         folds=random_80_10_10,
         splits=(3, 1),
         metrics=mean_roc_auc,
@@ -633,20 +643,38 @@ def random_forest(bench, data, fold, quick):
 
 
 def mtl_auxiliary(bench, data, fold, quick):
+    predictions, n_auxiliary = _fit_predict_auxiliary(bench, data, fold, quick)
+    return predictions, f"{n_auxiliary} auxiliary tasks"
+
+
+def mtl_auxiliary_ensemble(bench, data, fold, quick):
+    n_members = 2 if quick else AUXILIARY_MEMBERS
+    members = [
+        _fit_predict_auxiliary(bench, data, fold, quick, member)[0]
+        for member in range(n_members)
+    ]
+    # zip(*members): task by task, the members' predictions of that task.
+    return [np.mean(task, axis=0) for task in zip(*members)], f"{n_members} networks"
+
+
+def _fit_predict_auxiliary(bench, data, fold, quick, member=0):
+    """Fit one network of (7) and predict the test rows.
+
+    Returns ``(predictions, number of auxiliary tasks)``. Member ``k`` is
+    seeded with ``fold.seed + 1000 * k``: member 0 is model (7) itself.
+    """
     tasks, auxiliary = auxiliary_tasks(
         bench.auxiliary().loc[fold.Y_train.index], AUXILIARY_WEIGHT
     )
     net = _network(
         bench,
         _tasks(data.kinds) + tasks,
-        fold.seed,
+        fold.seed + 1000 * member,
         quick,
         dict(bench.net, **AUXILIARY_NET),
     )
     net.fit(fold.X_train, pd.concat([fold.Y_train, auxiliary], axis=1))
-    return _task_predictions(
-        net, fold.X_test, data.kinds
-    ), f"{len(tasks)} auxiliary tasks"
+    return _task_predictions(net, fold.X_test, data.kinds), len(tasks)
 
 
 def auxiliary_tasks(table, weight):
@@ -687,9 +715,10 @@ MODELS = {
     "(5) HistGradientBoosting": gradient_boosting,
     "(6) random forest": random_forest,
     "(7) multi-task net + auxiliary tasks": mtl_auxiliary,
+    f"(8) mean of {AUXILIARY_MEMBERS} nets of (7)": mtl_auxiliary_ensemble,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
-FOREST, AUXILIARY = list(MODELS)[5:7]
+FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
 
 
 # -- running and reporting -------------------------------------------------------
@@ -704,29 +733,36 @@ class Outcome:
     note: str
 
 
-def run_benchmark(bench, quick, n_splits=None, n_jobs=1):
+def run_benchmark(bench, quick, n_splits=None, n_jobs=1, models=None):
     """Fit every model on every fold; return {model: [Outcome per fold]}.
 
-    With ``n_jobs > 1`` the folds run in parallel worker processes (one
-    fold per process at a time, each fit on one thread).
+    ``models`` restricts the run to those of ``bench.models`` whose number
+    is in it (``{7, 8}``: models (7) and (8)). With ``n_jobs > 1`` the folds
+    run in parallel worker processes (one fold per process at a time, each
+    fit on one thread).
     """
+    names = [
+        name
+        for name in bench.models
+        if models is None or int(name[1 : name.index(")")]) in models
+    ]
     data = bench.load()
     if n_splits is None:
         n_splits = bench.splits[1] if quick else bench.splits[0]
     folds = list(bench.folds(data, n_splits))
     per_fold = Parallel(n_jobs=n_jobs)(
-        delayed(_run_fold)(bench, data, fold, quick, f"{k + 1}/{len(folds)}")
+        delayed(_run_fold)(bench, names, data, fold, quick, f"{k + 1}/{len(folds)}")
         for k, fold in enumerate(folds)
     )
-    return {name: [outcomes[name] for outcomes in per_fold] for name in bench.models}
+    return {name: [outcomes[name] for outcomes in per_fold] for name in names}
 
 
-def _run_fold(bench, data, fold, quick, label):
-    """{model: Outcome} on one fold."""
+def _run_fold(bench, names, data, fold, quick, label):
+    """{model: Outcome} on one fold, for the models called ``names``."""
     torch.set_num_threads(1)
     outcomes = {}
     with threadpool_limits(1):
-        for name in bench.models:
+        for name in names:
             fit_predict = MODELS[name]
             start = time.perf_counter()
             predictions, note = fit_predict(bench, data, fold, quick)
@@ -754,7 +790,7 @@ def _main_scores(outcomes):
 
 
 def print_table(bench, outcomes):
-    metrics = list(outcomes[MTL_TUNED][0].scores)
+    metrics = list(next(iter(outcomes.values()))[0].scores)
     direction = "higher" if bench.higher_is_better else "lower"
     print(
         f"\n## {bench.title}\n\n{bench.protocol} Main metric: {metrics[0]} "
@@ -767,10 +803,11 @@ def print_table(bench, outcomes):
         label = f"{name} ({runs[0].note})" if name == SKLEARN_MLP else name
         seconds = np.mean([run.seconds for run in runs])
         print(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |")
-    choices = "; ".join(
-        f"split {k + 1}: {run.note}" for k, run in enumerate(outcomes[MTL_TUNED])
-    )
-    print(f"\nGrid search of (2) chose: {choices}.")
+    if MTL_TUNED in outcomes:
+        choices = "; ".join(
+            f"split {k + 1}: {run.note}" for k, run in enumerate(outcomes[MTL_TUNED])
+        )
+        print(f"\nGrid search of (2) chose: {choices}.")
 
 
 def summary_row(bench, outcomes):
@@ -882,6 +919,15 @@ def parse_args(argv=None):
         help="run only the first N splits (folds) of each data set",
     )
     parser.add_argument(
+        "--models",
+        nargs="+",
+        type=int,
+        choices=range(1, len(MODELS) + 1),
+        metavar="K",
+        help="run only the models of these numbers (default: all; the summary "
+        "needs (1)-(4))",
+    )
+    parser.add_argument(
         "--n-jobs",
         type=int,
         default=1,
@@ -903,12 +949,18 @@ def main(argv=None):
         for key in args.datasets:
             bench = BENCHMARKS[key]
             try:
-                outcomes = run_benchmark(bench, args.quick, args.splits, args.n_jobs)
+                outcomes = run_benchmark(
+                    bench, args.quick, args.splits, args.n_jobs, args.models
+                )
             except DataNotFound as missing:
                 print(f"\n## {bench.title}\n\ndata not found, skipped ({missing}).")
                 continue
+            if not outcomes:
+                print(f"\n## {bench.title}\n\nnone of the models asked for runs here.")
+                continue
             print_table(bench, outcomes)
-            rows.append(summary_row(bench, outcomes))
+            if set(list(MODELS)[:4]) <= set(outcomes):
+                rows.append(summary_row(bench, outcomes))
     if rows:
         print_summary(rows)
     print(f"\nTotal wall time: {time.perf_counter() - start:.0f} s.")
