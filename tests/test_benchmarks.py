@@ -53,6 +53,20 @@ def test_quality_benchmark_quick_run_prints_tables():
     not (DATA / "mulan").is_dir(),
     reason="the shared data sets (../shared/data) are not beside the repository",
 )
+def test_quality_benchmark_runs_only_the_models_asked_for():
+    out = run_script(
+        BENCHMARKS / "bench_quality.py",
+        *("--quick", "--datasets", "yeast", "--splits", "1", "--models", "5"),
+    )
+    assert "| (5) HistGradientBoosting |" in out
+    assert "(1) multi-task net" not in out and "(3) single-task" not in out
+    assert "## Summary" not in out  # it needs models (1)-(4)
+
+
+@pytest.mark.skipif(
+    not (DATA / "mulan").is_dir(),
+    reason="the shared data sets (../shared/data) are not beside the repository",
+)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_quality_benchmark_runs_the_random_forest_where_asked(monkeypatch):
     # Model (6) runs on Tox21 only, which needs rdkit; check it on Yeast.
@@ -63,8 +77,9 @@ def test_quality_benchmark_runs_the_random_forest_where_asked(monkeypatch):
 
     yeast = dataclasses.replace(bench_quality.BENCHMARKS["yeast"], random_forest=True)
     outcomes = bench_quality.run_benchmark(yeast, quick=True, n_splits=1)
+    auxiliary = {bench_quality.AUXILIARY, bench_quality.AUXILIARY_ENSEMBLE}
     assert list(outcomes) == [
-        name for name in bench_quality.MODELS if name != bench_quality.AUXILIARY
+        name for name in bench_quality.MODELS if name not in auxiliary
     ]
     forest = outcomes["(6) random forest"][0].scores
     assert 0.0 < forest["micro-F1"] <= 1.0
@@ -89,13 +104,16 @@ def test_quality_benchmark_trains_auxiliary_tasks_where_asked(monkeypatch):
         bench_quality.BENCHMARKS["yeast"],
         auxiliary=lambda: _data.load_yeast().X.iloc[:, :5],
     )
-    assert bench_quality.AUXILIARY in yeast.models
-    assert bench_quality.AUXILIARY not in bench_quality.BENCHMARKS["yeast"].models
-    outcome = bench_quality.run_benchmark(yeast, quick=True, n_splits=1)[
-        bench_quality.AUXILIARY
-    ][0]
-    assert 0.0 < outcome.scores["micro-F1"] <= 1.0
-    assert outcome.note == "5 auxiliary tasks"
+    auxiliary = [bench_quality.AUXILIARY, bench_quality.AUXILIARY_ENSEMBLE]
+    assert set(auxiliary) <= set(yeast.models)
+    assert not set(auxiliary) & set(bench_quality.BENCHMARKS["yeast"].models)
+    outcomes = bench_quality.run_benchmark(yeast, quick=True, n_splits=1, models={7, 8})
+    assert list(outcomes) == auxiliary
+    single, ensemble = (outcomes[name][0] for name in auxiliary)
+    assert single.note == "5 auxiliary tasks"
+    assert ensemble.note == "2 networks"  # --quick averages two
+    for outcome in (single, ensemble):
+        assert 0.0 < outcome.scores["micro-F1"] <= 1.0
 
 
 def test_auxiliary_targets_drop_unusable_columns_and_keep_missing_values(
