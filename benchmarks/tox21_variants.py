@@ -29,7 +29,7 @@ Run from the repository root (needs ``rdkit`` and ``../shared/data``)::
 
     python benchmarks/tox21_variants.py --n-jobs 2    # about 15 minutes on 2 cores
     python benchmarks/tox21_variants.py --quick --splits 1   # smoke test
-    python benchmarks/tox21_variants.py --auxiliary --n-jobs 2  # about 12 minutes
+    python benchmarks/tox21_variants.py --auxiliary --n-jobs 2  # about 20 minutes
 
 It prints a Markdown table.
 """
