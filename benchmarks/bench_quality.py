@@ -715,7 +715,7 @@ MODELS = {
     "(5) HistGradientBoosting": gradient_boosting,
     "(6) random forest": random_forest,
     "(7) multi-task net + auxiliary tasks": mtl_auxiliary,
-    f"(8) mean of {AUXILIARY_MEMBERS} nets of (7)": mtl_auxiliary_ensemble,
+    "(8) mean of nets of (7)": mtl_auxiliary_ensemble,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
@@ -800,7 +800,10 @@ def print_table(bench, outcomes):
     print("|---|" + "---:|" * (len(metrics) + 1))
     for name, runs in outcomes.items():
         cells = [_mean_std([run.scores[metric] for run in runs]) for metric in metrics]
-        label = f"{name} ({runs[0].note})" if name == SKLEARN_MLP else name
+        # The note says which MLP stands in, or how many networks (8) averaged
+        # (fewer in --quick mode).
+        noted = name in (SKLEARN_MLP, AUXILIARY_ENSEMBLE)
+        label = f"{name} ({runs[0].note})" if noted else name
         seconds = np.mean([run.seconds for run in runs])
         print(f"| {label} | " + " | ".join(cells) + f" | {seconds:.0f} |")
     if MTL_TUNED in outcomes:
