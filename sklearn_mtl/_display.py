@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._scorer import _find_multitask_estimator
+from ._composition import final_multitask
 
 
 def _import_pyplot(caller):
@@ -205,7 +205,9 @@ class TrainingHistoryDisplay:
         """
         _import_pyplot(f"{cls.__name__}.from_estimator")
         check_is_fitted(estimator)
-        model = _find_multitask_estimator(estimator)
+        model, _, _ = final_multitask(
+            estimator, fitted=True, caller=f"{cls.__name__}.from_estimator"
+        )
         names = list(model.task_names_)
         if tasks is None:
             tasks = names

@@ -2,43 +2,45 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from scipy.special import softmax
-from sklearn.base import _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import _BaseComposition, available_if
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import ProgressBar
 
-from ._build import build_net, check_method_params, continue_net
-from ._network import ACTIVATIONS
+from ._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _BaseComposition,
+    _fit_context,
+    get_output_config,
+    set_output_config,
+)
+from ._module import ACTIVATIONS
+from ._net import check_resumable, forward, initialize_net, make_net, resume_net, train
+from ._spec import LossSpec, ModuleSpec, NetSpec, Seeds
 from ._targets import (
+    check_n_rows,
     check_sample_weight,
-    encode_columns,
+    encode_targets,
     labelled_values,
     match_columns,
+    read_targets,
     split_columns,
     stack_predictions,
 )
-from ._task import Task, check_task_list, default_tasks
-from ._training import StopEarly, TensorDataset, seed_torch, torch_threads
-from ._transfer import copy_trunk
+from ._task import Task, check_layer_sizes
+from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
-
-# Rows per forward pass at prediction time: large enough to amortize Python
-# overhead, small enough to bound activation memory.
-_PREDICT_BATCH_SIZE = 8192
-
 
 def _has_classification_task(estimator):
     """Whether ``predict_proba`` applies (before fit: unless all tasks regress)."""
@@ -545,79 +547,50 @@ class MultiTaskNetEstimator(_BaseComposition):
             matched by name for a DataFrame). They multiply the tasks'
             ``class_weight``, and each task's loss becomes the weighted mean
             ``sum(w * loss) / sum(w)`` over its labelled rows (validation
-            losses too). A label of weight 0 is treated exactly like a
-            missing label, also for the class labels and the scaling of
-            regression targets.
+            losses too), so scaling all weights by a constant changes
+            nothing. A label of weight 0 is treated exactly like a missing
+            label, also for the class labels and the scaling of regression
+            targets.
 
         Returns
         -------
         self : MultiTaskNetEstimator
             The fitted estimator.
         """
+        warm = self.warm_start and self.__sklearn_is_fitted__()
         try:
-            return self._fit(X, y, sample_weight)
+            return self._fit(X, y, sample_weight, warm)
         except BaseException:
-            self._forget_fit()  # a failed fit leaves no half-fitted model
+            if not warm:  # a failed warm start keeps the model it continued
+                self._forget_fit()  # a failed fit leaves no half-fitted model
             raise
 
-    def _fit(self, X, y, sample_weight):
-        warm = self.warm_start and self.__sklearn_is_fitted__()
+    def _fit(self, X, y, sample_weight, warm):
+        # Every check runs before the fitted state is touched; a warm start
+        # trains a copy of the fitted net (resume_net).
         X = self._validate_X(X, reset=not warm)
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None. Pass one column of labels per task."
-            )
-        columns, column_names, y_1d = split_columns(y)
-        self._check_n_rows(X, columns)
-        if self.tasks is None:
-            tasks = default_tasks(columns, column_names)
-        else:
-            tasks = check_task_list(self.tasks, self.get_params(deep=False))
-            columns = match_columns(columns, column_names, tasks)
-        check_method_params(self)
-        sample_weights = check_sample_weight(
-            sample_weight, len(X), [name for name, _ in tasks]
+        tasks, columns, y_1d = read_targets(
+            y, self.tasks, self.get_params(deep=False), len(X)
         )
-
-        resolved, targets, y_codes = encode_columns(
-            tasks, columns, sample_weights, self._targets_ if warm else None
+        names = [name for name, _ in tasks]
+        if warm and names != self.task_names_:
+            check_resumable(self._spec_, replace(self._spec_, task_names=tuple(names)))
+        weights = check_sample_weight(sample_weight, len(X), names)
+        tasks, codecs, packed = encode_targets(
+            tasks, columns, weights, self._codecs_ if warm else None
         )
-
-        rng = check_random_state(self.random_state)
-        torch_seed, *data_seeds = rng.randint(np.iinfo(np.int32).max, size=3).tolist()
+        spec = self._net_spec(tasks, codecs, X.shape[1], warm=warm)
+        seeds = self._draw_seeds()
         if warm:
-            net = continue_net(
-                self, resolved, *data_seeds, self._callbacks(), self._log_sink()
-            )
+            check_resumable(self._spec_, spec)
+            net = resume_net(self.net_, spec, seeds)
         else:
-            net = self._build_net(resolved, targets, X.shape[1], *data_seeds)
-        X_t = torch.as_tensor(X, device=net.device)
-        y_t = torch.as_tensor(y_codes, device=net.device)
-        dataset = TensorDataset(X_t, y_t)
-        # Seed torch's global generator (weights, dropout) inside a fork so that
-        # fitting leaves the caller's random state untouched.
-        with (
-            torch.random.fork_rng(devices=self._rng_devices()),
-            torch_threads(self.num_threads),
-        ):
-            seed_torch(torch_seed, net.device)
-            if not warm:
-                net.initialize()
-                if self.init_trunk_from is not None:
-                    copy_trunk(
-                        self.init_trunk_from,
-                        net,
-                        X.shape[1],
-                        getattr(self, "feature_names_in_", None),
-                    )
-            if self.schedule == "sequential":
-                net.fit_sequentially(dataset, self.max_epochs)
-            else:
-                net.partial_fit(dataset, epochs=self.max_epochs)
-        if net._interrupted:
-            if not net.history:
-                raise KeyboardInterrupt  # interrupted before any epoch finished
+            net = make_net(spec, seeds)
+        interrupted = train(
+            net, spec, X, packed, seeds.torch,
+            initialize=not warm, trunk_source=spec.trunk_source,
+        )  # fmt: skip
+        if interrupted:
             warnings.warn(
                 f"Training was interrupted (KeyboardInterrupt); the model keeps the "
                 f"weights of epoch {len(net.history)}, the last one that finished. "
@@ -625,81 +598,139 @@ class MultiTaskNetEstimator(_BaseComposition):
                 UserWarning,
                 stacklevel=3,
             )
-
-        self._set_fitted_state(net, resolved, targets, y_1d)
+        self._store_fit(net, spec, tasks, codecs, y_1d)
         return self
 
-    def _set_fitted_state(self, net, tasks, targets, y_1d):
-        """Set the fitted attributes from a trained net (shared by fit and load).
+    def _net_spec(self, tasks, codecs, n_features, warm=False):
+        """The :class:`NetSpec` of a fit: parameters, tasks and codecs, checked."""
+        groups = tuple(task.group for _, task in tasks)
+        module = ModuleSpec(
+            n_features=int(n_features),
+            heads=tuple(
+                (task.head_sizes, codec.n_outputs)
+                for (_, task), codec in zip(tasks, codecs)
+            ),
+            trunk_sizes=check_layer_sizes(self.trunk_sizes, "trunk_sizes"),
+            activation=self.activation,
+            dropout=float(self.dropout),
+            trunk=self.trunk,
+            trunk_params=dict(self.trunk_params or {}),
+            head_groups=groups if any(g is not None for g in groups) else None,
+            group_sizes=check_layer_sizes(self.group_sizes, "group_sizes"),
+            # The sequential schedule freezes heads one by one: keep them apart.
+            fuse_heads=self.schedule != "sequential",
+        )
+        options = {
+            "gradnorm": {"alpha": float(self.gradnorm_alpha)},
+            "dwa": {"temperature": float(self.dwa_temperature)},
+        }.get(self.weighting, {})
+        return NetSpec(
+            task_names=tuple(name for name, _ in tasks),
+            task_weights=tuple(float(task.weight) for _, task in tasks),
+            module=module,
+            loss=LossSpec(self.weighting, tuple(t.loss for _, t in tasks), options),
+            optimizer=self.optimizer,
+            lr=float(self.lr),
+            weight_decay=float(self.weight_decay),
+            trunk_alpha=float(self.trunk_alpha),
+            max_epochs=int(self.max_epochs),
+            batch_size=int(self.batch_size),
+            schedule=self.schedule,
+            validation_fraction=(
+                float(self.validation_fraction) if self.early_stopping else None
+            ),
+            n_iter_no_change=int(self.n_iter_no_change),
+            tol=float(self.tol),
+            freeze_trunk=bool(self.freeze_trunk),
+            record_gradient_conflict=bool(self.record_gradient_conflict),
+            device=self._device(),
+            num_threads=self.num_threads,
+            verbose=int(self.verbose),
+            callbacks=tuple(self.callbacks or ()),
+            trunk_source=None if warm else self._trunk_source(module),
+        )
 
-        ``task_weights_`` and ``gradient_cosine_`` are read from the last
-        epoch of ``net.history``; a history without weights (an old model)
-        gives each task its ``Task.weight``.
-        """
+    def _device(self):
+        try:
+            return torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(
+                f"device={self.device!r} is not a device torch knows ({exc}). Use "
+                "'cpu', 'cuda' or 'cuda:<index>'."
+            ) from None
+
+    def _trunk_source(self, module):
+        """What ``init_trunk_from`` offers, checked against ``module`` and ``X``."""
+        source = self.init_trunk_from
+        if source is None:
+            if self.freeze_trunk and self.trunk is None:
+                raise ValueError(
+                    "freeze_trunk=True keeps the trunk as it starts, but without "
+                    "init_trunk_from (or a custom, pretrained trunk) it starts "
+                    "random. Set init_trunk_from=<a fitted estimator> or "
+                    "freeze_trunk=False."
+                )
+            return None
+        if not isinstance(source, MultiTaskNetEstimator):
+            raise TypeError(
+                "init_trunk_from must be a fitted MultiTaskNetEstimator or None, "
+                f"got {type(source).__name__}."
+            )
+        if not source.__sklearn_is_fitted__():
+            raise ValueError(
+                "init_trunk_from must be a fitted MultiTaskNetEstimator, but "
+                f"{type(source).__name__} is not fitted. Fit it first. Note that "
+                "clone() keeps the fit of init_trunk_from when the estimator that "
+                "holds it is cloned (GridSearchCV, cross_validate), but drops it "
+                "when fitted estimators are themselves values of a parameter grid."
+            )
+        trunk_source = TrunkSource(
+            source._spec_.module,
+            source.net_.module_.trunk.state_dict(),
+            getattr(source, "feature_names_in_", None),
+        )
+        check_trunk_source(
+            trunk_source, module, getattr(self, "feature_names_in_", None)
+        )
+        return trunk_source
+
+    def _draw_seeds(self):
+        rng = check_random_state(self.random_state)
+        return Seeds(*rng.randint(np.iinfo(np.int32).max, size=3).tolist())
+
+    def _store_fit(self, net, spec, tasks, codecs, y_1d):
+        """Set the fitted attributes from a trained net (shared by fit and load)."""
         self.net_ = net
         self.tasks_ = tasks
-        self.task_names_ = [name for name, _ in tasks]
-        self.classes_ = [getattr(target, "classes", None) for target in targets]
+        self.task_names_ = list(spec.task_names)
+        self.classes_ = [getattr(codec, "classes", None) for codec in codecs]
         self.n_iter_ = len(net.history)
-        last = net.history[-1] if net.history else {}
+        weights = getattr(net, "task_weights_", None)
         self.task_weights_ = np.array(
-            [last.get(f"weight_{name}", task.weight) for name, task in tasks]
+            spec.task_weights if weights is None else weights, dtype=np.float64
         )
-        if self.record_gradient_conflict and net.history:
-            cosine = np.eye(len(tasks))
-            for i, a in enumerate(self.task_names_):
-                for j, b in enumerate(self.task_names_[i + 1 :], start=i + 1):
-                    value = last.get(f"grad_cosine_{a}_{b}", np.nan)
-                    cosine[i, j] = cosine[j, i] = value
-            self.gradient_cosine_ = cosine
-        self._targets_ = targets
+        cosine = getattr(net, "gradient_cosine_", None)
+        if spec.record_gradient_conflict and cosine is not None:
+            self.gradient_cosine_ = np.array(cosine, dtype=np.float64)
+        elif hasattr(self, "gradient_cosine_"):
+            del self.gradient_cosine_  # from an earlier fit
+        self._spec_ = replace(spec, trunk_source=None)  # don't keep another's weights
+        self._codecs_ = codecs
         self._y_1d_ = y_1d
 
-    def _build_net(self, tasks, targets, n_features, shuffle_seed, split_seed):
-        """A new skorch net for the resolved ``tasks`` (see ``_build.build_net``)."""
-        return build_net(
-            self,
-            tasks,
-            targets,
-            n_features,
-            shuffle_seed,
-            split_seed,
-            self._callbacks(),
-            self._log_sink(),
-        )
+    def _restore(self, tasks, codecs, n_features, y_1d, seeds, load_state):
+        """Rebuild a fitted estimator from stored values (:func:`sklearn_mtl.load`).
 
-    def _callbacks(self):
-        """Copies of the user's callbacks, plus early stopping and progress bar."""
-        callbacks = copy.deepcopy(list(self.callbacks or []))
-        if self.verbose >= 2:
-            callbacks.append(("progress_bar", ProgressBar()))
-        if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    StopEarly(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="abs",
-                        load_best=True,
-                        sink=self._log_sink(),
-                    ),
-                )
-            )
-        return callbacks
-
-    def _log_sink(self):
-        # skorch's loggers only honour verbose=0 when their sink is print itself.
-        return _print if self.verbose else _silent
-
-    def _rng_devices(self):
-        device = torch.device(self.device)
-        if device.type != "cuda":
-            return []
-        return [
-            device.index if device.index is not None else torch.cuda.current_device()
-        ]
+        The same recipe as :meth:`fit` without training: the spec of the
+        fitted tasks and codecs, a net built and initialized from it, and
+        ``load_state(net)`` to fill in the stored weights and history.
+        """
+        spec = self._net_spec(tasks, codecs, n_features, warm=True)
+        net = initialize_net(make_net(spec, seeds), spec, seeds.torch)
+        load_state(net)
+        self.n_features_in_ = n_features
+        self._store_fit(net, spec, tasks, codecs, y_1d)
+        return self
 
     def _forget_fit(self):
         for attr in [
@@ -722,14 +753,6 @@ class MultiTaskNetEstimator(_BaseComposition):
         # copy-on-write, joblib's memory maps); torch only wraps writable
         # memory, so this is where X gets its one copy.
         return X if X.flags.writeable else X.copy()
-
-    @staticmethod
-    def _check_n_rows(X, columns):
-        if columns and len(columns[0]) != len(X):
-            raise ValueError(
-                f"X has {len(X)} rows but y has {len(columns[0])}; they need "
-                "one row per sample."
-            )
 
     # -- prediction -----------------------------------------------------------
 
@@ -759,38 +782,26 @@ class MultiTaskNetEstimator(_BaseComposition):
             raise ValueError(
                 f"predict must be 'default', 'pandas' or None, got {predict!r}."
             )
-        self._sklearn_output_config = {"predict": predict}
+        set_output_config(self, {"predict": predict})
         return self
 
     def _pandas_output(self, X):
         """The pandas module and ``X``'s index when pandas output is on, else None."""
-        config = getattr(self, "_sklearn_output_config", {})
-        if config.get("predict", "default") != "pandas":
+        if get_output_config(self).get("predict", "default") != "pandas":
             return None
         import pandas as pd
 
         return pd, getattr(X, "index", None)
 
-    def _forward(self, X):
+    def _outputs(self, X):
         """Raw network outputs, one (n_samples, n_outputs) array per task."""
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        module, device = self.net_.module_, self.net_.device
-        if module.training:  # eval() walks every submodule: skip it when possible
-            module.eval()
-        outputs = [[] for _ in self.task_names_]
-        X = torch.from_numpy(X)
-        with torch.inference_mode(), torch_threads(self.num_threads):
-            for start in range(0, len(X), _PREDICT_BATCH_SIZE):
-                batch = X[start : start + _PREDICT_BATCH_SIZE].to(device)
-                for task_outputs, out in zip(outputs, module(batch)):
-                    task_outputs.append(out.cpu())
-        return [torch.cat(out).numpy() for out in outputs]
+        return forward(self.net_, self._validate_X(X, reset=False), self.num_threads)
 
     def _predict_columns(self, X):
         """Per-task predictions in each task's own label space and dtype."""
-        outputs = self._forward(X)
-        return [target.decode(out) for target, out in zip(self._targets_, outputs)]
+        outputs = self._outputs(X)
+        return [codec.decode(out) for codec, out in zip(self._codecs_, outputs)]
 
     def predict(self, X: ArrayLike) -> Any:
         """Predict every task: class labels or values in the task's own units.
@@ -835,11 +846,11 @@ class MultiTaskNetEstimator(_BaseComposition):
             a 1-D ``y`` (a single task), the array itself, as for a
             single-output classifier.
         """
-        outputs = self._forward(X)
+        outputs = self._outputs(X)
         probas = [
-            softmax(out.astype(np.float64), axis=1)
-            for (_, task), out in zip(self.tasks_, outputs)
-            if task.kind == "classification"
+            codec.proba(out)
+            for codec, out in zip(self._codecs_, outputs)
+            if codec.proba is not None
         ]
         pandas = self._pandas_output(X)
         if pandas is not None:
@@ -880,7 +891,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         columns, column_names, _ = split_columns(y)
         columns = match_columns(columns, column_names, self.tasks_)
         predictions = self._predict_columns(X)
-        self._check_n_rows(predictions[0], columns)
+        check_n_rows(len(predictions[0]), columns)
         weights = check_sample_weight(sample_weight, len(columns[0]), self.task_names_)
         scores = {}
         for j, ((name, task), column, pred) in enumerate(
@@ -923,14 +934,3 @@ class MultiTaskNetEstimator(_BaseComposition):
         scores = self.score_tasks(X, y, sample_weight=sample_weight).values()
         scores = [s for s in scores if not np.isnan(s)]
         return float(np.mean(scores)) if scores else np.nan
-
-
-# Log sinks: module-level functions rather than a lambda or a reference to the
-# builtin print, so that a fitted net pickles anywhere (Ray, for one, replaces
-# builtins.print in its workers).
-def _print(*args, **kwargs):
-    print(*args, **kwargs)
-
-
-def _silent(*args, **kwargs):
-    pass

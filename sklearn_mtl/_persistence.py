@@ -14,27 +14,30 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._codecs import CODECS
+from ._compat import InvalidParameterError, get_output_config
 from ._estimator import MultiTaskNetEstimator
-from ._targets import ClassificationTarget, RegressionTarget
+from ._spec import Seeds
 from ._task import Task, check_task_list, resolve_task
 
 _FORMAT = "sklearn_mtl"
-_FORMAT_VERSION = "1"
+# Version 2 (sklearn_mtl 0.1.0.dev0 after the internal redesign): codecs,
+# seeds and the fitted task weights are stored as such, group towers are
+# numbered. Version 1 files cannot be read: their weights are named for the
+# old network layout.
+_FORMAT_VERSION = "2"
 # torch classes a file may name, and the base class each must derive from
 _TORCH_NAMESPACES = {
     "activation": (torch.nn, torch.nn.Module),
     "optimizer": (torch.optim, torch.optim.Optimizer),
 }
-_CLASS_DTYPE = re.compile(r"[<>|=]?[biufU]\d+")
 
 
 def _import_safetensors(caller):
@@ -119,24 +122,6 @@ def _encode_tasks(tasks):
     return encoded
 
 
-def _encode_classes(name, classes):
-    kind = classes.dtype.kind
-    if kind in "biufU":
-        return {"dtype": classes.dtype.str, "values": classes.tolist()}
-    if kind == "O" and all(isinstance(c, str) for c in classes):
-        return {"dtype": "object", "values": [str(c) for c in classes]}
-    raise ValueError(
-        f"Cannot save task {name!r}: its class labels {classes!r} are not all "
-        "strings, numbers or booleans. Encode the labels as strings or numbers."
-    )
-
-
-def _encode_target(name, target):
-    if isinstance(target, ClassificationTarget):
-        return {"classes": _encode_classes(name, target.classes)}
-    return {"mean": float(target.mean), "scale": float(target.scale)}
-
-
 def _encode_history(history):
     def default(value):
         if isinstance(value, np.generic):
@@ -188,24 +173,15 @@ def _split_optimizer_state(optimizer):
     return tensors, {"state": state, "param_groups": groups}
 
 
-def _encode_output_config(est):
-    """The choices of ``set_output``, e.g. ``{"predict": "pandas"}``."""
-    config = getattr(est, "_sklearn_output_config", {})
-    return {
-        key: _encode_value(value, f"set_output({key}=...)")
-        for key, value in config.items()
-    }
-
-
 def _encode_estimator(est):
     net = est.net_
-    train_split = getattr(net, "train_split", None)
+    cosine = getattr(est, "gradient_cosine_", None)
     return {
         "params": _encode_params(est),
         "tasks_": _encode_tasks(est.tasks_),
-        "targets_": [
-            _encode_target(name, target)
-            for name, target in zip(est.task_names_, est._targets_, strict=True)
+        "codecs": [
+            codec.to_dict(name)
+            for name, codec in zip(est.task_names_, est._codecs_, strict=True)
         ],
         "n_features_in_": int(est.n_features_in_),
         "feature_names_in_": (
@@ -214,11 +190,21 @@ def _encode_estimator(est):
             else None
         ),
         "y_1d": bool(est._y_1d_),
-        "output_config": _encode_output_config(est),
+        "output_config": {
+            key: _encode_value(value, f"set_output({key}=...)")
+            for key, value in get_output_config(est).items()
+        },
         "history": _encode_history(net.history),
-        "shuffle_seed": int(net.iterator_train__seed),
-        "split_seed": int(getattr(train_split, "seed", 0)),
+        "seeds": _seeds(net),
+        "task_weights_": [float(w) for w in est.task_weights_],
+        "gradient_cosine_": None if cosine is None else cosine.tolist(),
     }
+
+
+def _seeds(net):
+    """The seeds the net was built with (the torch seed only matters for fit)."""
+    train_split = getattr(net, "train_split", None)
+    return [0, int(net.iterator_train__seed), int(getattr(train_split, "seed", 0))]
 
 
 def save(estimator: MultiTaskNetEstimator, path: str | os.PathLike[str]) -> None:
@@ -395,57 +381,34 @@ def _decode_params(params, device):
     return est
 
 
-def _decode_classes(name, classes):
-    _expect(isinstance(classes, dict), f"task {name!r} has no class labels")
-    dtype, values = classes.get("dtype"), classes.get("values")
+def _decode_codecs(codecs, tasks):
     _expect(
-        isinstance(values, list) and len(values) >= 2,
-        f"task {name!r} needs a list of at least 2 class labels",
-    )
-    if dtype == "object":
-        _expect(
-            all(isinstance(v, str) for v in values),
-            f"task {name!r}'s object class labels must be strings",
-        )
-        return np.array(values, dtype=object)
-    _expect(
-        isinstance(dtype, str) and _CLASS_DTYPE.fullmatch(dtype),
-        f"task {name!r} has an unsupported class dtype {dtype!r}",
-    )
-    _expect(
-        all(isinstance(v, (bool, int, float, str)) for v in values),
-        f"task {name!r}'s class labels must be numbers, booleans or strings",
-    )
-    try:
-        return np.array(values, dtype=np.dtype(dtype))
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(
-            f"The model file is invalid: task {name!r}'s class labels: {exc}."
-        ) from None
-
-
-def _decode_targets(targets, tasks):
-    _expect(
-        isinstance(targets, list) and len(targets) == len(tasks),
+        isinstance(codecs, list) and len(codecs) == len(tasks),
         "there must be one label codec per task",
     )
     decoded = []
-    for (name, task), target in zip(tasks, targets, strict=True):
-        _expect(isinstance(target, dict), f"task {name!r} has no label codec")
-        if task.kind == "classification":
-            classes = _decode_classes(name, target.get("classes"))
-            decoded.append(ClassificationTarget(classes))
-        else:
-            mean, scale = target.get("mean"), target.get("scale")
-            _expect(
-                all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool)
-                    for v in (mean, scale)
-                ),
-                f"task {name!r} needs a numeric mean and scale",
-            )
-            decoded.append(RegressionTarget(float(mean), float(scale)))
+    for (name, task), codec in zip(tasks, codecs, strict=True):
+        _expect(isinstance(codec, dict), f"task {name!r} has no label codec")
+        decoded.append(CODECS[task.kind].from_dict(name, codec))
     return decoded
+
+
+def _decode_matrix(value, n, what):
+    """An (n, n) float matrix (JSON null for NaN) or None."""
+    if value is None:
+        return None
+    _expect(
+        isinstance(value, list)
+        and len(value) == n
+        and all(isinstance(row, list) and len(row) == n for row in value)
+        and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+            for row in value
+            for v in row
+        ),
+        f"{what} must be a {n} x {n} matrix of numbers",
+    )
+    return np.array([[np.nan if v is None else v for v in row] for row in value])
 
 
 def _decode_history(history):
@@ -576,10 +539,10 @@ def load(
         "each fitted task must be a classification or a regression task",
     )
     try:  # make the losses concrete, checking that they fit the kinds
-        tasks = [(name, resolve_task(name, task, task.kind)) for name, task in tasks]
+        tasks = [(name, resolve_task(name, task)) for name, task in tasks]
     except ValueError as exc:
         raise ValueError(f"The model file is invalid: {exc}") from None
-    targets = _decode_targets(document.get("targets_"), tasks)
+    codecs = _decode_codecs(document.get("codecs"), tasks)
     n_features = document.get("n_features_in_")
     _expect(
         isinstance(n_features, int) and n_features >= 1,
@@ -595,23 +558,62 @@ def load(
         ),
         "feature_names_in_ must be null or one string per feature",
     )
-    seeds = [document.get("shuffle_seed"), document.get("split_seed")]
+    seeds = document.get("seeds")
     _expect(
-        all(isinstance(v, int) and not isinstance(v, bool) for v in seeds),
-        "the seeds must be ints",
+        isinstance(seeds, list)
+        and len(seeds) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in seeds),
+        "the seeds must be three ints",
     )
     history = _decode_history(document.get("history"))
-
-    torch_device = torch.device(est.device)
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
+    weights = document.get("task_weights_")
+    _expect(
+        isinstance(weights, list)
+        and len(weights) == len(tasks)
+        and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights),
+        "task_weights_ must be one number per task",
+    )
+    cosine = _decode_matrix(
+        document.get("gradient_cosine_"), len(tasks), "gradient_cosine_"
+    )
+    output_config = document.get("output_config") or {}
+    _expect(
+        isinstance(output_config, dict)
+        and all(isinstance(v, str) for v in output_config.values()),
+        "output_config must map set_output's arguments to strings",
+    )
+    if est._device().type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"The model was saved with device={est.device!r}, but no CUDA device is "
             "available here. Load it on the CPU with load(path, device='cpu')."
         )
-    # Rebuild the network exactly as fit does, then put the saved weights in.
-    net = est._build_net(tasks, targets, n_features, *seeds)
-    with torch.random.fork_rng(devices=est._rng_devices()):
-        net.initialize()  # random initial weights, overwritten below
+
+    def load_state(net):
+        _load_tensors(net, tensors, document.get("optimizer_state"))
+        net.history = history
+        net.task_weights_ = np.array(weights, dtype=np.float64)
+        net.gradient_cosine_ = cosine
+
+    try:
+        est._restore(tasks, codecs, n_features, bool(document.get("y_1d")),
+                     Seeds(*seeds), load_state)  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        if message.startswith("The model file is invalid"):
+            raise
+        raise ValueError(f"The model file is invalid: {message}") from None
+    if feature_names is not None:
+        est.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    if output_config:
+        try:
+            est.set_output(**output_config)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"The model file is invalid: set_output: {exc}") from None
+    return est
+
+
+def _load_tensors(net, tensors, optimizer_state):
+    """Put a file's tensors into a freshly built net, each shape checked by torch."""
     groups = {"module": {}, "criterion": {}, "optimizer": {}}
     for name, tensor in tensors.items():
         prefix, _, key = name.partition(".")
@@ -628,24 +630,4 @@ def load(
                 "The model file is invalid: its weights do not fit the network "
                 f"({exc})."
             ) from None
-    _load_optimizer_state(
-        net.optimizer_, document.get("optimizer_state"), groups["optimizer"]
-    )
-    net.history = history
-
-    est._set_fitted_state(net, tasks, targets, bool(document.get("y_1d")))
-    est.n_features_in_ = n_features
-    if feature_names is not None:
-        est.feature_names_in_ = np.asarray(feature_names, dtype=object)
-    output_config = document.get("output_config") or {}
-    _expect(
-        isinstance(output_config, dict)
-        and all(isinstance(v, str) for v in output_config.values()),
-        "output_config must map set_output's arguments to strings",
-    )
-    if output_config:
-        try:
-            est.set_output(**output_config)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"The model file is invalid: set_output: {exc}") from None
-    return est
+    _load_optimizer_state(net.optimizer_, optimizer_state, groups["optimizer"])

@@ -16,26 +16,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer, make_scorer
-from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 
-from ._targets import labelled_values, split_columns
-
-
-def _find_multitask_estimator(estimator):
-    """The fitted multi-task estimator inside ``estimator`` (a Pipeline, a search)."""
-    while not hasattr(estimator, "task_names_"):
-        if hasattr(estimator, "steps"):  # Pipeline: its last step
-            estimator = estimator[-1]
-        elif hasattr(estimator, "best_estimator_"):  # fitted GridSearchCV & co
-            estimator = estimator.best_estimator_
-        else:
-            raise TypeError(
-                "A task scorer needs a fitted MultiTaskNetEstimator, or a fitted "
-                "Pipeline or search whose final estimator is one; got "
-                f"{type(estimator).__name__}. Fit the estimator before scoring."
-            )
-    return estimator
+from ._compat import _safe_indexing, scorer_with_kwargs
+from ._composition import final_multitask
+from ._targets import labelled_values, task_column
 
 
 def _is_classification_view(view):
@@ -136,7 +121,7 @@ class _TaskScorer:
             The metric's score (negated for a ``neg_*`` metric), NaN when no
             row has a label for the task.
         """
-        model = _find_multitask_estimator(estimator)
+        model, _, _ = final_multitask(estimator, fitted=True, caller="A task scorer")
         names = list(model.task_names_)
         if self.task not in names:
             raise ValueError(
@@ -144,23 +129,7 @@ class _TaskScorer:
                 f"tasks are {names}. Pass one of these names."
             )
         index = names.index(self.task)
-        columns, column_names, y_1d = split_columns(y_true)
-        if column_names is not None and self.task in column_names:
-            column = columns[column_names.index(self.task)]
-        elif column_names is not None and not y_1d:
-            raise ValueError(
-                f"y has no column named {self.task!r}; its columns are "
-                f"{column_names}. A DataFrame y is matched to the tasks by "
-                "column name."
-            )
-        elif len(columns) == len(names):
-            column = columns[index]
-        else:
-            raise ValueError(
-                f"y has {len(columns)} column(s) but the estimator has "
-                f"{len(names)} tasks {names}; y needs one column per task, in "
-                "task order, or a column named after each task."
-            )
+        column, _ = task_column(y_true, self.task, names)
         values, missing, _ = labelled_values(column)
         if not len(values):
             return np.nan
@@ -275,12 +244,7 @@ def make_task_scorer(
         scorer = get_scorer(metric)
         if kwargs:
             # Rebuild the named scorer with the extra metric arguments.
-            scorer = make_scorer(
-                scorer._score_func,
-                response_method=scorer._response_method,
-                greater_is_better=scorer._sign > 0,
-                **{**scorer._kwargs, **kwargs},
-            )
+            scorer = scorer_with_kwargs(scorer, kwargs)
         metric_name = repr(metric)
     elif callable(metric):
         scorer = make_scorer(metric, **kwargs)

@@ -1,16 +1,13 @@
-"""Target tables: one column per task, missing labels, and label encoding.
+"""Target tables: one column per task, missing labels, label weights.
 
-Data flows one way: a user's ``y`` is split into per-task columns
-(:func:`split_columns`) and ordered like the tasks (:func:`match_columns`),
-each column's labelled values and missing-label mask are extracted
-(:func:`labelled_values`; a label whose weight is zero counts as missing,
-:func:`drop_zero_weight`), and a per-task codec
-(:class:`ClassificationTarget` or :class:`RegressionTarget`) turns labels into
-the float32 codes the network trains on (NaN where a label is missing), and
-network outputs back into labels in the caller's own label space.
-Per-label training weights (``sample_weight`` times ``Task.class_weight``)
-are checked and assembled by :func:`check_sample_weight` and
-:func:`label_weights`.
+Data flows one way. A user's ``y`` is split into columns
+(:func:`split_columns`) and ordered like the tasks (:func:`match_columns`, by
+name for a DataFrame, by position for an array). :func:`labelled_values`
+finds each column's labelled values and missing-label mask (NaN, None and
+pandas.NA are missing; so is a label whose weight is zero). Then
+:func:`encode_targets` resolves each task (:func:`~sklearn_mtl._task.resolve_task`),
+fits its codec (:mod:`sklearn_mtl._codecs`) and packs codes and label weights
+into the one training matrix of :mod:`sklearn_mtl._layout`.
 """
 
 import sys
@@ -18,7 +15,9 @@ from numbers import Real
 
 import numpy as np
 
-from ._task import resolve_task
+from ._codecs import fit_codec
+from ._layout import pack
+from ._task import check_task_list, default_tasks, resolve_task
 
 
 def _is_dataframe(obj):
@@ -67,6 +66,51 @@ def split_columns(y):
             f"of shape {arr.shape}."
         )
     return [arr[:, j] for j in range(arr.shape[1])], None, False
+
+
+def read_targets(y, tasks, reserved_names, n_rows):
+    """The tasks and their label columns, in task order, from ``fit``'s ``y``.
+
+    Parameters
+    ----------
+    y : array-like or DataFrame
+        The target table.
+    tasks : list of (str, Task) or None
+        The estimator's ``tasks``; None names one ``Task()`` per column.
+    reserved_names : iterable of str
+        Names task names must not take (the estimator's parameters).
+    n_rows : int
+        The number of rows of ``X``.
+
+    Returns
+    -------
+    tasks : list of (str, Task)
+        The validated tasks.
+    columns : list
+        Their columns, in task order.
+    y_1d : bool
+        Whether ``y`` was one-dimensional.
+    """
+    if y is None:
+        raise ValueError(
+            "MultiTaskNetEstimator requires y to be passed, but the target y is "
+            "None. Pass one column of labels per task."
+        )
+    columns, column_names, y_1d = split_columns(y)
+    check_n_rows(n_rows, columns)
+    if tasks is None:
+        return default_tasks(columns, column_names), columns, y_1d
+    tasks = check_task_list(tasks, reserved_names)
+    return tasks, match_columns(columns, column_names, tasks), y_1d
+
+
+def check_n_rows(n_rows, columns):
+    """Raise unless the target columns have ``n_rows`` rows, like ``X``."""
+    if columns and len(columns[0]) != n_rows:
+        raise ValueError(
+            f"X has {n_rows} rows but y has {len(columns[0])}; they need one row "
+            "per sample."
+        )
 
 
 def _missing_mask(values):
@@ -120,130 +164,6 @@ def labelled_values(column):
         if all(is_number) or all(is_bool):
             values = np.asarray(values.tolist())
     return values, missing, is_categorical
-
-
-def infer_kind(values, is_categorical):
-    """Infer a task's kind from its labelled values (the rule of ``Task.kind``)."""
-    if is_categorical or values.dtype.kind in "biuOUS":
-        return "classification"
-    if values.dtype.kind == "f":
-        distinct = np.unique(values)
-        if len(distinct) == 2 and np.all(distinct == np.round(distinct)):
-            return "classification"
-    return "regression"
-
-
-class ClassificationTarget:
-    """Codec between a task's class labels and class indices.
-
-    Parameters
-    ----------
-    classes : ndarray
-        The sorted class labels seen in fit.
-    """
-
-    def __init__(self, classes):
-        self.classes = classes
-
-    @property
-    def n_outputs(self):
-        return len(self.classes)
-
-    @classmethod
-    def from_labels(cls, name, values):
-        try:
-            classes = np.unique(values)
-        except TypeError:
-            types = sorted({type(v).__name__ for v in values})
-            raise TypeError(
-                f"Task {name!r} mixes label types {types}; the labels of a "
-                "classification task must be all strings or all numbers."
-            ) from None
-        if len(classes) < 2:
-            raise ValueError(
-                f"Task {name!r} is a classification task, but its labels hold only "
-                f"one class ({classes[0]!r}); it needs at least 2 classes. Remove "
-                "the task or provide labels of another class."
-            )
-        return cls(classes)
-
-    def encode(self, values, missing):
-        codes = np.full(missing.shape, np.nan, dtype=np.float32)
-        codes[~missing] = np.searchsorted(self.classes, values)
-        return codes
-
-    def decode(self, logits):
-        return self.classes[np.argmax(logits, axis=1)]
-
-
-class RegressionTarget:
-    """Codec between a regression target and its standardized values.
-
-    Parameters
-    ----------
-    mean, scale : float
-        The labelled values' mean and standard deviation (1 when constant).
-    """
-
-    def __init__(self, mean, scale):
-        self.mean = mean
-        self.scale = scale
-
-    n_outputs = 1
-
-    @classmethod
-    def from_labels(cls, name, values):
-        if values.dtype.kind not in "biuf":
-            example = next((v for v in values if not isinstance(v, Real)), values[0])
-            raise ValueError(
-                f"Task {name!r} is a regression task, but its labels are not "
-                f"numeric (got {example!r} of type {type(example).__name__}). Use "
-                f"Task('classification') for class labels, or convert the column "
-                "to numbers."
-            )
-        values = values.astype(np.float64)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(
-                f"Task {name!r} has infinite labels; regression labels must be "
-                "finite (use NaN to mark a missing label)."
-            )
-        scale = float(np.std(values))
-        return cls(float(np.mean(values)), scale if scale > 0 else 1.0)
-
-    def encode(self, values, missing):
-        codes = np.full(missing.shape, np.nan, dtype=np.float32)
-        codes[~missing] = (values.astype(np.float64) - self.mean) / self.scale
-        return codes
-
-    def decode(self, output):
-        return output[:, 0].astype(np.float64) * self.scale + self.mean
-
-
-def fit_target(name, kind, values):
-    """Build the codec of task ``name`` of kind ``kind`` from its labelled values."""
-    if len(values) == 0:
-        raise ValueError(
-            f"Task {name!r} has no labels in y: every value of its column is "
-            "missing (NaN, None or NA). Provide labels or remove the task."
-        )
-    target_class = (
-        ClassificationTarget if kind == "classification" else RegressionTarget
-    )
-    return target_class.from_labels(name, values)
-
-
-def check_warm_start_labels(name, target, values):
-    """Raise if ``values`` hold labels that ``target`` (fitted earlier) can't encode."""
-    if isinstance(target, ClassificationTarget):
-        unseen = np.setdiff1d(values, target.classes)
-        if len(unseen):
-            raise ValueError(
-                f"Task {name!r} has labels {unseen.tolist()} that the fitted network "
-                f"has no output for (its classes are {target.classes.tolist()}). "
-                "Set warm_start=False to fit a new network."
-            )
-    else:
-        RegressionTarget.from_labels(name, values)  # same checks as a first fit
 
 
 def stack_predictions(columns):
@@ -363,7 +283,7 @@ def drop_zero_weight(values, missing, weights):
     return values[~zero[~missing]], missing | zero
 
 
-def label_weights(name, target, class_weight, values):
+def class_weights(name, codec, class_weight, values):
     """Per labelled value, the weight of its class; None without class weights.
 
     ``"balanced"`` gives class ``c`` the weight ``n / (n_classes * n_c)``,
@@ -371,8 +291,8 @@ def label_weights(name, target, class_weight, values):
     """
     if class_weight is None:
         return None
-    classes = target.classes
-    codes = np.searchsorted(classes, values)
+    classes = codec.classes
+    codes = codec.class_indices(values)
     if isinstance(class_weight, str):  # "balanced"
         counts = np.bincount(codes, minlength=len(classes)).astype(np.float64)
         per_class = len(values) / (len(classes) * np.maximum(counts, 1))
@@ -389,8 +309,8 @@ def label_weights(name, target, class_weight, values):
     return per_class[codes]
 
 
-def encode_columns(tasks, columns, sample_weights, fitted_targets=None):
-    """Resolve the tasks and encode their columns for training.
+def encode_targets(tasks, columns, sample_weights, fitted_codecs=None):
+    """Resolve the tasks, fit their codecs and pack the training matrix.
 
     Parameters
     ----------
@@ -400,21 +320,19 @@ def encode_columns(tasks, columns, sample_weights, fitted_targets=None):
         One column of labels per task.
     sample_weights : ndarray of shape (n_samples, n_tasks) or None
         From :func:`check_sample_weight`.
-    fitted_targets : list of codecs or None
-        The codecs of an earlier fit to keep (``warm_start``); None fits new
-        ones.
+    fitted_codecs : list of codecs or None, default=None
+        The codecs of an earlier fit to keep (``warm_start``); the labels
+        are checked against them. None fits new ones.
 
     Returns
     -------
     resolved : list of (str, Task)
         The tasks with kind and loss made concrete.
-    targets : list of ClassificationTarget or RegressionTarget
-    y_codes : ndarray of shape (n_samples, n_tasks) or (n_samples, 2 * n_tasks)
-        float32 codes, NaN where a label is missing (or weighs 0); followed
-        by the per-label weights (``sample_weight`` times class weight, 0
-        where missing) unless every label weighs 1.
+    codecs : list of ClassCodec or ScaleCodec
+    packed : ndarray of shape (n_samples, 2 * n_tasks), float32
+        Codes and label weights in the layout of :mod:`sklearn_mtl._layout`.
     """
-    resolved, targets, codes, weights = [], [], [], []
+    resolved, codecs, codes, weights = [], [], [], []
     for j, ((name, task), column) in enumerate(zip(tasks, columns)):
         values, missing, is_categorical = labelled_values(column)
         column_weights = None if sample_weights is None else sample_weights[:, j]
@@ -426,30 +344,45 @@ def encode_columns(tasks, columns, sample_weights, fitted_targets=None):
                 "zero for all its labelled rows. Give some of them a positive "
                 "weight or remove the task."
             )
-        kind = task.kind
-        if kind == "auto" and len(values):
-            kind = infer_kind(values, is_categorical)
-        resolved_task = resolve_task(name, task, kind)
-        if fitted_targets is not None:  # keep the encoding the network learned
-            target = fitted_targets[j]
-            check_warm_start_labels(name, target, values)
+        resolved_task = resolve_task(name, task, values, is_categorical)
+        if fitted_codecs is not None:  # keep the encoding the network learned
+            codec = fitted_codecs[j]
+            codec.check_labels(name, values)
         else:
-            target = fit_target(name, resolved_task.kind, values)
-        resolved.append((name, resolved_task))
-        targets.append(target)
-        codes.append(target.encode(values, missing))
-        row_weights = np.zeros(len(missing), dtype=np.float32)
+            codec = fit_codec(name, resolved_task.kind, values)
         labelled = ~missing
-        if column_weights is None:
-            row_weights[labelled] = 1.0
-        else:
-            row_weights[labelled] = column_weights[labelled]
-        by_class = label_weights(name, target, resolved_task.class_weight, values)
+        task_codes = np.zeros(len(missing))
+        task_codes[labelled] = codec.encode(values)
+        task_weights = np.zeros(len(missing))
+        task_weights[labelled] = 1.0 if column_weights is None else column_weights[labelled]
+        by_class = class_weights(name, codec, resolved_task.class_weight, values)
         if by_class is not None:
-            row_weights[~missing] *= by_class
-        weights.append(row_weights)
-    # Per-label weights travel as extra target columns; when all labels weigh
-    # 1 they are left out, and training takes the unweighted path.
-    if any(np.any(w[~np.isnan(c)] != 1) for w, c in zip(weights, codes)):
-        codes = codes + weights
-    return resolved, targets, np.column_stack(codes)
+            task_weights[labelled] *= by_class
+        resolved.append((name, resolved_task))
+        codecs.append(codec)
+        codes.append(task_codes)
+        weights.append(task_weights)
+    return resolved, codecs, pack(codes, weights)
+
+
+def task_column(y, name, task_names):
+    """The column of task ``name`` in a target table, and whether ``y`` was 1-D.
+
+    A DataFrame's column is found by name; an array's by the task's position
+    in ``task_names`` (a 1-D ``y`` is the column of a single task).
+    """
+    columns, column_names, y_1d = split_columns(y)
+    if column_names is not None and name in column_names:
+        return columns[column_names.index(name)], y_1d
+    if column_names is not None and not y_1d:
+        raise ValueError(
+            f"y has no column named {name!r}; its columns are {column_names}. A "
+            "DataFrame y is matched to the tasks by column name."
+        )
+    if len(columns) != len(task_names):
+        raise ValueError(
+            f"y has {len(columns)} column(s) but the estimator has "
+            f"{len(task_names)} tasks {task_names}; y needs one column per task, "
+            "in task order, or a column named after each task."
+        )
+    return columns[task_names.index(name)], y_1d

@@ -1,4 +1,9 @@
-"""The :class:`Task` specification and the validation of named task lists."""
+"""The :class:`Task` specification, named task lists, and what a task resolves to.
+
+A ``Task`` is resolved once per fit (:func:`resolve_task`): its kind inferred
+from its labels when it is ``"auto"`` (:func:`infer_kind`, the rule documented
+on ``Task.kind``), its loss made concrete and checked against the kind.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
+import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+from ._compat import Interval, InvalidParameterError, StrOptions
 
 CLASSIFICATION_LOSSES = ("log_loss",)
 REGRESSION_LOSSES = ("squared_error", "absolute_error", "huber")
@@ -190,7 +197,6 @@ def check_task_list(tasks, reserved_names):
             task._validate_params()
         except InvalidParameterError as exc:
             raise InvalidParameterError(f"Task {name!r}: {exc}") from None
-        check_layer_sizes(task.head_sizes, f"Task {name!r}: head_sizes")
         if task.group is not None and (not task.group or "." in task.group):
             raise ValueError(
                 f"Task {name!r}: group must be a non-empty str without '.', got "
@@ -227,13 +233,56 @@ def default_tasks(columns, column_names):
     return [(name, Task()) for name in names]
 
 
-def resolve_task(name, task, kind):
+def infer_kind(values, is_categorical):
+    """Infer a task's kind from its labelled values (the rule of ``Task.kind``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_mtl._task import infer_kind
+    >>> infer_kind(np.array([0.0, 1.0, 1.0]), is_categorical=False)
+    'classification'
+    >>> infer_kind(np.array([0.5, 1.0, 2.0]), is_categorical=False)
+    'regression'
+    """
+    if is_categorical or values.dtype.kind in "biuOUS":
+        return "classification"
+    if values.dtype.kind == "f":
+        distinct = np.unique(values)
+        if len(distinct) == 2 and np.all(distinct == np.round(distinct)):
+            return "classification"
+    return "regression"
+
+
+def resolve_task(name, task, values=None, is_categorical=False):
     """Return a copy of ``task`` with its kind, loss and head sizes made concrete.
 
-    ``kind`` is the kind inferred from the task's labels, used when the task's
-    own kind is ``"auto"``. The caller's ``task`` is never modified.
+    Parameters
+    ----------
+    name : str
+        The task's name, for error messages.
+    task : Task
+        The validated task; never modified.
+    values : ndarray or None, default=None
+        The task's labelled values, from which an ``"auto"`` kind is
+        inferred (:func:`infer_kind`). None when the kind is already
+        concrete (a task as fitted).
+    is_categorical : bool, default=False
+        Whether the column is a pandas categorical.
+
+    Returns
+    -------
+    task : Task
+        The resolved copy.
     """
-    kind = kind if task.kind == "auto" else task.kind
+    kind = task.kind
+    if kind == "auto":
+        if values is None or not len(values):
+            raise ValueError(
+                f"Task {name!r} has no labels in y: every value of its column is "
+                "missing (NaN, None or NA). Provide labels or remove the task."
+            )
+        kind = infer_kind(values, is_categorical)
     allowed = CLASSIFICATION_LOSSES if kind == "classification" else REGRESSION_LOSSES
     loss = allowed[0] if task.loss == "auto" else task.loss
     if loss not in allowed:

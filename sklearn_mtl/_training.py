@@ -1,23 +1,18 @@
-"""Training machinery plugged into skorch's extension points.
+"""The skorch net of a multi-task fit, and its callbacks.
 
-skorch runs the loop (epochs, optimizer steps, callbacks, history). This
-module supplies what makes it fast and multi-task aware:
-
-- :class:`TensorDataset` and :class:`TensorBatchIterator` feed mini-batches
-  by slicing tensors built once per fit on the training device, instead of
-  indexing and collating sample by sample;
-- :class:`HoldoutSplit` holds out a random validation fraction the same way;
-- :class:`MultiTaskNet` records each task's loss and effective weight per
-  epoch in the history (``train_loss_<task>``, ``valid_loss_<task>``,
-  ``weight_<task>``), stops with a clear error when a task's loss stops
-  being finite, computes per-task gradients of the trunk for the weightings
-  that combine gradients (PCGrad, MGDA, GradNorm) and for the
-  gradient-conflict diagnostic, freezes a transferred trunk, and trains the
-  tasks one after another (:meth:`MultiTaskNet.fit_sequentially`).
+skorch runs the loop (epochs, optimizer steps, callbacks, history).
+:class:`MultiTaskNet` plugs into its extension points: it records each
+task's loss and effective weight per epoch in the history
+(``train_loss_<task>``, ``valid_loss_<task>``, ``weight_<task>``) and keeps
+the last epoch's weights and gradient cosines as arrays; it stops with a
+clear error when a task's loss stops being finite, computes per-task
+gradients of the trunk for the weightings that combine gradients (PCGrad,
+MGDA, GradNorm) and for the gradient-conflict diagnostic, freezes a
+transferred trunk, rolls an interrupted epoch back, and trains the tasks one
+after another (:meth:`MultiTaskNet.fit_sequentially`).
 """
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,148 +20,21 @@ from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
 
+from ._loss import task_means
 from ._weighting import gradient_cosines
-
-
-@contextmanager
-def torch_threads(n_threads):
-    """Run a block with ``n_threads`` torch CPU threads, then restore the setting.
-
-    ``None`` leaves torch's setting alone.
-    """
-    previous = torch.get_num_threads()
-    if n_threads is None or n_threads == previous:
-        yield
-        return
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def seed_torch(seed, device):
-    """Seed the generators that a fit on ``device`` draws from.
-
-    The CPU generator (weight initialization) and, for a CUDA device, that
-    device's generator (dropout). Unlike :func:`torch.manual_seed`, this
-    leaves the other devices' generators alone and does not queue a lazy
-    seeding call for every accelerator backend (about a millisecond per fit).
-    """
-    torch.default_generator.manual_seed(seed)
-    device = torch.device(device)
-    if device.type == "cuda":
-        with torch.cuda.device(device):
-            torch.cuda.manual_seed(seed)
-    elif device.type != "cpu":
-        torch.manual_seed(seed)
 
 
 class EpochLog(PrintLog):
     """skorch's per-epoch table, formatted only when it is printed.
 
     :class:`skorch.callbacks.PrintLog` formats the epoch's row even when the
-    net is silent: about a millisecond per epoch, several percent of a small
-    fit.
+    net is silent, a measurable share of a small fit (see the speed
+    benchmark page).
     """
 
     def on_epoch_end(self, net, **kwargs):
         if net.verbose:
             super().on_epoch_end(net, **kwargs)
-
-
-class TensorDataset(torch.utils.data.Dataset):
-    """Rows ``indices`` of the tensors ``X`` and ``y``, without copying them.
-
-    Parameters
-    ----------
-    X : torch.Tensor of shape (n_samples, n_features)
-    y : torch.Tensor of shape (n_samples, n_tasks) or None
-    indices : torch.Tensor of int64 or None
-        The rows that belong to this dataset; None means all rows.
-    """
-
-    def __init__(self, X, y=None, indices=None):
-        self.X = torch.as_tensor(X)
-        self.y = y
-        self.indices = indices
-
-    def __len__(self):
-        return len(self.X) if self.indices is None else len(self.indices)
-
-    def __getitem__(self, i):
-        row = i if self.indices is None else self.indices[i]
-        return self.X[row], (self.y[row] if self.y is not None else torch.empty(0))
-
-
-class TensorBatchIterator:
-    """Mini-batches of a :class:`TensorDataset`, one tensor gather per batch.
-
-    Each pass over the iterator (one epoch) draws a fresh permutation when
-    ``shuffle`` is true, from a generator seeded once with ``seed``.
-
-    Parameters
-    ----------
-    dataset : TensorDataset
-    batch_size : int
-    shuffle : bool, default=False
-    seed : int or None, default=None
-    """
-
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
-
-    def __iter__(self):
-        X, y, indices = self.dataset.X, self.dataset.y, self.dataset.indices
-        n = len(self.dataset)
-        if self.shuffle:
-            order = torch.from_numpy(self.rng.permutation(n)).to(X.device)
-            indices = order if indices is None else indices[order]
-        for start in range(0, n, self.batch_size):
-            if indices is None:  # contiguous views, no copy
-                rows = slice(start, start + self.batch_size)
-                yield X[rows], (y[rows] if y is not None else None)
-            else:
-                # index_select gathers rows several times faster than
-                # advanced indexing (X[rows]) on the CPU.
-                rows = indices[start : start + self.batch_size]
-                yield (
-                    X.index_select(0, rows),
-                    y.index_select(0, rows) if y is not None else None,
-                )
-
-
-class HoldoutSplit:
-    """skorch ``train_split``: hold out a random ``fraction`` of the rows.
-
-    Parameters
-    ----------
-    fraction : float
-        Share of rows held out for validation (rounded up, at least one row).
-    seed : int
-        Seed of the random partition.
-    """
-
-    def __init__(self, fraction, seed):
-        self.fraction = fraction
-        self.seed = seed
-
-    def __call__(self, dataset, y=None, **fit_params):
-        n = len(dataset)
-        n_valid = math.ceil(self.fraction * n)
-        order = np.random.default_rng(self.seed).permutation(n)
-        order = torch.from_numpy(order).to(dataset.X.device)
-        train, valid = order[n_valid:], order[:n_valid]
-        return (
-            TensorDataset(dataset.X, dataset.y, train),
-            TensorDataset(dataset.X, dataset.y, valid),
-        )
 
 
 class MultiTaskNet(NeuralNet):
@@ -190,7 +58,7 @@ class MultiTaskNet(NeuralNet):
     ----------
     *args, **kwargs
         As for :class:`skorch.NeuralNet`; the criterion must be a
-        :class:`~sklearn_mtl._network.MaskedMultiTaskLoss`.
+        :class:`~sklearn_mtl._loss.MaskedMultiTaskLoss`.
     task_names : sequence of str
         Names of the tasks, in the order of the module's outputs.
     record_gradient_conflict : bool, default=False
@@ -313,7 +181,7 @@ class MultiTaskNet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         sums, counts = self.criterion_.task_sums(y_pred, yi)
         self._record_task_sums(sums, counts, training=True)
-        means = sums / counts.clamp(min=1)
+        means = task_means(sums, counts)
         loss = self.criterion_.combine_means(means)
         shared = self._shared
         grads = torch.stack([self._flat_grad(m, shared) for m in means])
@@ -413,14 +281,17 @@ class MultiTaskNet(NeuralNet):
                     diverged.append(name)
             if training:
                 train_means = means
-        weights = self.criterion_.epoch_weights().tolist()
-        for name, weight in zip(self.task_names, weights):
+        weights = self.criterion_.epoch_weights().detach().cpu().double().numpy()
+        self.task_weights_ = weights
+        for name, weight in zip(self.task_names, weights.tolist()):
             self.history.record(f"weight_{name}", weight)
         if self._active_task is not None:
             self.history.record("active_task", self._active_task)
         if self.record_gradient_conflict:
             mean = self._cosine_sum / self._cosine_count.clamp(min=1)
             mean[self._cosine_count == 0] = math.nan
+            mean.fill_diagonal_(1.0)
+            self.gradient_cosine_ = mean.numpy()
             for i, a in enumerate(self.task_names):
                 for j in range(i + 1, len(self.task_names)):
                     self.history.record(
@@ -457,11 +328,10 @@ class MultiTaskNet(NeuralNet):
             for k, name in enumerate(self.task_names):
                 for head in module.heads:
                     head.requires_grad_(False)
-                for tower in module.towers.values():
-                    tower.requires_grad_(False)
+                module.towers.requires_grad_(False)
                 module.heads[k].requires_grad_(True)
-                if module.head_groups[k] is not None:
-                    module.towers[module.head_groups[k]].requires_grad_(True)
+                if module.head_towers[k] is not None:
+                    module.towers[module.head_towers[k]].requires_grad_(True)
                 mask = torch.zeros_like(weights)
                 mask[k] = 1.0
                 self.criterion_.weights = weights * mask

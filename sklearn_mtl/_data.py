@@ -1,0 +1,106 @@
+"""Feeding mini-batches by slicing tensors built once per fit.
+
+:class:`TensorDataset` and :class:`TensorBatchIterator` hand skorch batches
+gathered from tensors that already live on the training device, instead of
+indexing and collating sample by sample; :class:`HoldoutSplit` holds out a
+random validation fraction the same way.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Rows ``indices`` of the tensors ``X`` and ``y``, without copying them.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+    y : torch.Tensor of shape (n_samples, n_tasks) or None
+    indices : torch.Tensor of int64 or None
+        The rows that belong to this dataset; None means all rows.
+    """
+
+    def __init__(self, X, y=None, indices=None):
+        self.X = torch.as_tensor(X)
+        self.y = y
+        self.indices = indices
+
+    def __len__(self):
+        return len(self.X) if self.indices is None else len(self.indices)
+
+    def __getitem__(self, i):
+        row = i if self.indices is None else self.indices[i]
+        return self.X[row], (self.y[row] if self.y is not None else torch.empty(0))
+
+
+class TensorBatchIterator:
+    """Mini-batches of a :class:`TensorDataset`, one tensor gather per batch.
+
+    Each pass over the iterator (one epoch) draws a fresh permutation when
+    ``shuffle`` is true, from a generator seeded once with ``seed``.
+
+    Parameters
+    ----------
+    dataset : TensorDataset
+    batch_size : int
+    shuffle : bool, default=False
+    seed : int or None, default=None
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        X, y, indices = self.dataset.X, self.dataset.y, self.dataset.indices
+        n = len(self.dataset)
+        if self.shuffle:
+            order = torch.from_numpy(self.rng.permutation(n)).to(X.device)
+            indices = order if indices is None else indices[order]
+        for start in range(0, n, self.batch_size):
+            if indices is None:  # contiguous views, no copy
+                rows = slice(start, start + self.batch_size)
+                yield X[rows], (y[rows] if y is not None else None)
+            else:
+                # index_select gathers rows several times faster than
+                # advanced indexing (X[rows]) on the CPU.
+                rows = indices[start : start + self.batch_size]
+                yield (
+                    X.index_select(0, rows),
+                    y.index_select(0, rows) if y is not None else None,
+                )
+
+
+class HoldoutSplit:
+    """skorch ``train_split``: hold out a random ``fraction`` of the rows.
+
+    Parameters
+    ----------
+    fraction : float
+        Share of rows held out for validation (rounded up, at least one row).
+    seed : int
+        Seed of the random partition.
+    """
+
+    def __init__(self, fraction, seed):
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        n = len(dataset)
+        n_valid = math.ceil(self.fraction * n)
+        order = np.random.default_rng(self.seed).permutation(n)
+        order = torch.from_numpy(order).to(dataset.X.device)
+        train, valid = order[n_valid:], order[:n_valid]
+        return (
+            TensorDataset(dataset.X, dataset.y, train),
+            TensorDataset(dataset.X, dataset.y, valid),
+        )

@@ -1,0 +1,138 @@
+"""The masked multi-task loss: each task's loss over its labelled rows.
+
+:class:`MaskedMultiTaskLoss` is the ``"fixed"`` weighting and the base of the
+adaptive ones in :mod:`sklearn_mtl._weighting`.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._layout import unpack
+
+
+def task_means(sums, counts):
+    """Each task's weighted mean loss; 0 for a task without labels in the batch.
+
+    The mean is ``sums / counts`` whatever the scale of the weights (a batch
+    whose weights sum to less than one is no exception), and a task with no
+    label in the batch has a zero loss and a zero gradient, not a NaN.
+    """
+    return sums / torch.where(counts > 0, counts, 1.0)
+
+
+def _elementwise_loss(name, output, target):
+    """Per-row loss of one task; ``target`` holds no NaN."""
+    if name == "log_loss":
+        return F.cross_entropy(output, target.long(), reduction="none")
+    output = output[:, 0]
+    if name == "squared_error":
+        return F.mse_loss(output, target, reduction="none")
+    if name == "absolute_error":
+        return F.l1_loss(output, target, reduction="none")
+    return F.huber_loss(output, target, reduction="none", delta=1.0)
+
+
+class MaskedMultiTaskLoss(nn.Module):
+    """Weighted sum of per-task losses, each averaged over its labelled rows.
+
+    The targets come in the layout of :mod:`sklearn_mtl._layout`: codes and
+    label weights, weight zero where a label is missing. Each task's loss is
+    the weighted mean ``sum(w * loss) / sum(w)`` over the batch's rows; a task
+    with no label in a batch contributes zero. Calling the module,
+    ``criterion(outputs, targets)``, gives the training objective.
+
+    This is the ``"fixed"`` weighting: each task's mean loss is multiplied
+    by its ``Task.weight``. The adaptive weightings of
+    :mod:`sklearn_mtl._weighting` subclass it and override
+    :meth:`combine_means` and :meth:`effective_weights`; the methods that
+    combine per-task gradients also set ``per_task_gradients`` and
+    implement :meth:`combine_gradients`.
+
+    Parameters
+    ----------
+    losses : tuple of str
+        Per task, the name of its loss (scikit-learn's names).
+    weights : tuple of float
+        Per task, the multiplier of its mean loss (``Task.weight``).
+    """
+
+    #: Whether training needs each task's gradient of the shared parameters.
+    per_task_gradients = False
+
+    def __init__(self, losses, weights):
+        super().__init__()
+        self.losses = tuple(losses)
+        self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
+
+    def forward(self, outputs, targets):
+        return self.combine(*self.task_sums(outputs, targets))
+
+    def task_sums(self, outputs, targets):
+        """Per-task sums of the weighted row losses and of the label weights.
+
+        Without ``sample_weight`` or class weights, the second tensor counts
+        the labelled rows.
+        """
+        codes, weights = unpack(targets, len(self.losses))
+        # One (n_rows, n_tasks) matrix of row losses, weighted and summed at
+        # once: fewer small tensor operations per training step.
+        row_losses = torch.stack(
+            [
+                _elementwise_loss(name, output, codes[:, j])
+                for j, (name, output) in enumerate(zip(self.losses, outputs))
+            ],
+            dim=1,
+        )
+        return (row_losses * weights).sum(dim=0), weights.sum(dim=0)
+
+    def effective_weights(self):
+        """Per task, the multiplier of its mean loss in the objective (1-D tensor)."""
+        return self.weights
+
+    def combine_means(self, means):
+        """The training objective from the per-task mean losses."""
+        return (self.weights * means).sum()
+
+    def combine(self, sums, counts):
+        """The training objective from :meth:`task_sums`' output."""
+        return self.combine_means(task_means(sums, counts))
+
+    def combine_gradients(self, grads, means, present, last_layer):
+        """The gradient of the shared parameters from per-task gradients.
+
+        Parameters
+        ----------
+        grads : torch.Tensor of shape (n_tasks, n_shared)
+            Row ``i``: the gradient of task ``i``'s mean loss with respect to
+            the trainable trunk parameters, flattened.
+        means : torch.Tensor of shape (n_tasks,)
+            The tasks' mean losses in the batch.
+        present : torch.Tensor of bool, shape (n_tasks,)
+            Whether the batch holds a label of the task.
+        last_layer : torch.Tensor of int
+            The columns of ``grads`` that belong to the trunk's last layer.
+
+        Returns
+        -------
+        grad : torch.Tensor of shape (n_shared,)
+            Here the gradient of :meth:`combine_means`.
+        """
+        return self.effective_weights().detach() @ grads
+
+    def head_objective(self, means):
+        """The objective whose gradient trains everything but the shared trunk."""
+        return self.combine_means(means)
+
+    def begin_epoch(self):
+        """Hook at the start of each epoch."""
+
+    def after_step(self):
+        """Hook after each optimizer step of the per-task-gradient path."""
+
+    def end_epoch(self, train_means):
+        """Hook at the end of each epoch, with the tasks' mean training losses."""
+
+    def epoch_weights(self):
+        """The effective weights to record for the epoch just finished."""
+        return self.effective_weights().detach()

@@ -1,0 +1,195 @@
+"""The torch modules of the network: trunk, group towers and heads.
+
+Torch only: everything here takes plain values (sizes, classes, names) and
+knows nothing of scikit-learn, skorch or the estimator. A new network
+architecture is one more class here, built from the fields of
+:class:`~sklearn_mtl._spec.ModuleSpec`.
+"""
+
+import inspect
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "logistic": nn.Sigmoid,
+    "identity": nn.Identity,
+    "gelu": nn.GELU,
+}
+
+
+def _make_mlp(n_in, sizes, activation, dropout):
+    """Stack Linear → activation (→ dropout) blocks; return it and its width."""
+    make_activation = ACTIVATIONS.get(activation, activation)
+    layers = []
+    for size in sizes:
+        layers += [nn.Linear(n_in, size), make_activation()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        n_in = size
+    return nn.Sequential(*layers), n_in
+
+
+def make_custom_trunk(trunk, n_features, params):
+    """Instantiate a user's trunk class and find the width of its output.
+
+    The class receives ``params`` (the estimator's ``trunk__<arg>``
+    parameters), plus ``n_features`` when its ``__init__`` takes an argument
+    of that name that ``params`` leaves out. The output width is the
+    module's ``out_features`` attribute when it is an int, else the width of
+    its output on a dummy batch of two all-zero rows.
+    """
+    params = dict(params)
+    try:
+        signature = inspect.signature(trunk)
+    except (TypeError, ValueError):  # some builtins have no signature
+        signature = None
+    if signature is not None and "n_features" in signature.parameters:
+        params.setdefault("n_features", n_features)
+    module = trunk(**params)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"trunk={trunk!r} must be a torch.nn.Module class; calling it gave a "
+            f"{type(module).__name__}."
+        )
+    width = getattr(module, "out_features", None)
+    if isinstance(width, int) and not isinstance(width, bool) and width > 0:
+        return module, width
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, n_features))
+    except Exception as exc:
+        raise ValueError(
+            f"Could not find the output width of trunk={trunk.__name__}: running it "
+            f"on a (2, {n_features}) float32 batch failed ({type(exc).__name__}: "
+            f"{exc}). The trunk receives X as float32 rows of {n_features} "
+            "features; fix its input size, or give it an int attribute "
+            "out_features."
+        ) from None
+    finally:
+        module.train(was_training)
+    if not (isinstance(out, torch.Tensor) and out.ndim == 2 and len(out) == 2):
+        raise ValueError(
+            f"trunk={trunk.__name__} must return a 2-D tensor (n_samples, width); "
+            f"on a batch of 2 rows it returned "
+            f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)}."
+        )
+    return module, int(out.shape[1])
+
+
+class LinearHeads(nn.Module):
+    """Several linear heads on the same input, computed as one ``nn.Linear``.
+
+    Equivalent to one ``nn.Linear(n_in, n_out)`` per entry of ``n_outputs``
+    (each row of the weight matrix is initialized as that layer's would be:
+    uniform with bound ``1 / sqrt(n_in)``), but one matrix product replaces
+    one per head, forward and backward. On a CPU a few narrow products cost
+    far more than one product of their total width.
+
+    Parameters
+    ----------
+    n_in : int
+        Width of the input.
+    n_outputs : sequence of int
+        Number of outputs of each head.
+    """
+
+    def __init__(self, n_in, n_outputs):
+        super().__init__()
+        self.n_outputs = tuple(int(n) for n in n_outputs)
+        self.linear = nn.Linear(n_in, sum(self.n_outputs))
+
+    def forward(self, X):
+        return self.linear(X).split(self.n_outputs, dim=1)
+
+
+class MultiTaskNetwork(nn.Module):
+    """A shared trunk feeding one head per task, optionally through group towers.
+
+    ``X`` → trunk → for each task: (its group's tower →) its hidden layers
+    (``head_sizes``) → an output layer of ``n_outputs`` units (class logits,
+    or one value for regression).
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input.
+    trunk_sizes : tuple of int
+        Hidden layer sizes of the shared trunk; ``()`` feeds ``X`` to the heads.
+        Unused with a custom ``trunk``.
+    heads : list of (tuple of int, int)
+        Per task, its head's hidden layer sizes and its number of outputs.
+    activation : str or type of torch.nn.Module, default="relu"
+        The nonlinearity after every hidden layer of the MLP parts.
+    dropout : float, default=0.0
+        Dropout probability after every hidden layer of the MLP parts.
+    trunk : type of torch.nn.Module or None, default=None
+        A custom trunk class, instantiated with ``trunk_params`` (see
+        :func:`make_custom_trunk`); None builds an MLP of ``trunk_sizes``.
+    trunk_params : dict or None, default=None
+        Keyword arguments of ``trunk``.
+    head_groups : list of (str or None) or None, default=None
+        Per task, its group; tasks of a group share a tower of
+        ``group_sizes`` hidden layers. None: no groups.
+    group_sizes : tuple of int, default=()
+        Hidden layer sizes of each group's tower.
+    fuse_heads : bool, default=True
+        When no task has a group or hidden head layers, compute all heads
+        as one :class:`LinearHeads` layer (the same function, faster).
+        ``heads`` is then that layer rather than a ``ModuleList``.
+    """
+
+    def __init__(
+        self,
+        n_features,
+        trunk_sizes,
+        heads,
+        activation="relu",
+        dropout=0.0,
+        trunk=None,
+        trunk_params=None,
+        head_groups=None,
+        group_sizes=(),
+        fuse_heads=True,
+    ):
+        super().__init__()
+        if trunk is None:
+            self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
+        else:
+            self.trunk, width = make_custom_trunk(trunk, n_features, trunk_params or {})
+        head_groups = list(head_groups or [None] * len(heads))
+        # Towers are numbered, not named after their groups: a group name is
+        # the user's string, and must not collide with nn.Module attributes.
+        group_names = list(dict.fromkeys(g for g in head_groups if g is not None))
+        self.towers = nn.ModuleList()
+        tower_width = width
+        for _ in group_names:
+            tower, tower_width = _make_mlp(width, group_sizes, activation, dropout)
+            self.towers.append(tower)
+        self.head_towers = [
+            None if g is None else group_names.index(g) for g in head_groups
+        ]
+        if fuse_heads and not group_names and all(not sizes for sizes, _ in heads):
+            self.heads = LinearHeads(width, [n_outputs for _, n_outputs in heads])
+            return
+        self.heads = nn.ModuleList()
+        for (head_sizes, n_outputs), tower in zip(heads, self.head_towers):
+            n_in = width if tower is None else tower_width
+            hidden, head_width = _make_mlp(n_in, head_sizes, activation, dropout)
+            self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
+
+    def forward(self, X):
+        shared = self.trunk(X)
+        if isinstance(self.heads, LinearHeads):
+            return self.heads(shared)
+        if not len(self.towers):
+            return tuple(head(shared) for head in self.heads)
+        towers = [tower(shared) for tower in self.towers]
+        return tuple(
+            head(shared if tower is None else towers[tower])
+            for head, tower in zip(self.heads, self.head_towers)
+        )

@@ -1,0 +1,299 @@
+"""Everything skorch: building, resuming, training and running the net.
+
+These functions read a :class:`~sklearn_mtl._spec.NetSpec` and plain arrays,
+never the estimator. :func:`make_net` builds a new
+:class:`~sklearn_mtl._training.MultiTaskNet` for a spec, :func:`resume_net`
+prepares a copy of a fitted one for more epochs (``warm_start``),
+:func:`train` runs the epochs with the fit's own threads and seeds, and
+:func:`forward` runs the trained network on new rows in batches.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+
+import torch
+from skorch.callbacks import ProgressBar
+
+from ._data import HoldoutSplit, TensorBatchIterator, TensorDataset
+from ._module import MultiTaskNetwork
+from ._training import MultiTaskNet, StopEarly
+from ._transfer import copy_trunk
+from ._weighting import CRITERIA
+
+# Rows per forward pass at prediction time: large enough to amortize Python
+# overhead, small enough to bound activation memory.
+PREDICT_BATCH_SIZE = 8192
+
+# Optimizers whose fused implementation PyTorch supports on CPU and CUDA; the
+# speed benchmark page measures what it saves.
+FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+
+
+@contextmanager
+def torch_threads(n_threads):
+    """Run a block with ``n_threads`` torch CPU threads, then restore the setting.
+
+    ``None`` leaves torch's setting alone.
+    """
+    previous = torch.get_num_threads()
+    if n_threads is None or n_threads == previous:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def fit_random_state(seed, device):
+    """Seed the generators a fit on ``device`` draws from, inside a fork.
+
+    The CPU generator (weight initialization) and, for a CUDA device, that
+    device's generator (dropout) are seeded with ``seed``; the caller's
+    random state is restored afterwards. Unlike :func:`torch.manual_seed`,
+    this leaves the other devices' generators alone.
+    """
+    cuda = device.type == "cuda"
+    index = device.index if device.index is not None else None
+    if cuda and index is None:
+        index = torch.cuda.current_device()
+    with torch.random.fork_rng(devices=[index] if cuda else []):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        elif device.type != "cpu":
+            torch.manual_seed(seed)
+        yield
+
+
+# Log sinks: module-level functions rather than a lambda or a reference to the
+# builtin print, so that a fitted net pickles anywhere (Ray, for one, replaces
+# builtins.print in its workers).
+def _print(*args, **kwargs):
+    print(*args, **kwargs)
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
+def _callbacks(spec):
+    """Copies of the user's callbacks, plus early stopping and a progress bar."""
+    sink = _print if spec.verbose else _silent
+    callbacks = copy.deepcopy(list(spec.callbacks))
+    if spec.verbose >= 2:
+        callbacks.append(("progress_bar", ProgressBar()))
+    if spec.validation_fraction is not None:
+        stop = StopEarly(
+            monitor="valid_loss",
+            patience=spec.n_iter_no_change,
+            threshold=spec.tol,
+            threshold_mode="abs",
+            load_best=True,
+            sink=sink,
+        )
+        callbacks.append(("early_stopping", stop))
+    return callbacks, sink
+
+
+def _criterion_kwargs(spec, seed):
+    """The criterion's arguments; ``seed`` seeds PCGrad's projection orders."""
+    kwargs = {"losses": spec.loss.losses, "weights": spec.task_weights}
+    kwargs.update(spec.loss.options)
+    if spec.loss.weighting == "pcgrad":
+        kwargs["random_state"] = [int(seed), 1]  # independent of the shuffling
+    return kwargs
+
+
+def make_net(spec, seeds):
+    """A new, uninitialized net for ``spec``.
+
+    Parameters
+    ----------
+    spec : NetSpec
+    seeds : Seeds
+
+    Returns
+    -------
+    net : MultiTaskNet
+    """
+    criterion = CRITERIA[spec.loss.weighting]
+    # Parameter groups (skorch matches the parameters' names): the trunk
+    # gets its extra L2 penalty, learned loss weights no weight decay.
+    param_groups = [
+        (name, {"weight_decay": 0.0}) for name in getattr(criterion, "learnable", ())
+    ]
+    if spec.trunk_alpha:
+        param_groups.insert(
+            0, ("trunk.*", {"weight_decay": spec.weight_decay + spec.trunk_alpha})
+        )
+    optimizer_params = {"optimizer__param_groups": param_groups} if param_groups else {}
+    if spec.optimizer in FUSED_OPTIMIZERS:
+        optimizer_params["optimizer__fused"] = True
+    callbacks, sink = _callbacks(spec)
+    train_split = None
+    if spec.validation_fraction is not None:
+        train_split = HoldoutSplit(spec.validation_fraction, seeds.split)
+    return MultiTaskNet(
+        module=MultiTaskNetwork,
+        **{f"module__{key}": value for key, value in spec.module.kwargs().items()},
+        criterion=criterion,
+        **{
+            f"criterion__{key}": value
+            for key, value in _criterion_kwargs(spec, seeds.shuffle).items()
+        },
+        optimizer=spec.optimizer,
+        optimizer__weight_decay=spec.weight_decay,
+        **optimizer_params,
+        lr=spec.lr,
+        max_epochs=spec.max_epochs,
+        batch_size=spec.batch_size,
+        dataset=TensorDataset,
+        iterator_train=TensorBatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seeds.shuffle,
+        iterator_valid=TensorBatchIterator,
+        train_split=train_split,
+        callbacks=callbacks,
+        callbacks__print_log__sink=sink,
+        # constant under the fixed weighting: not worth a column of the log
+        callbacks__print_log__keys_ignored=(
+            [f"weight_{name}" for name in spec.task_names]
+            if spec.loss.weighting == "fixed" and spec.schedule == "joint"
+            else None
+        ),
+        device=spec.device,
+        verbose=spec.verbose,
+        task_names=list(spec.task_names),
+        record_gradient_conflict=spec.record_gradient_conflict,
+        freeze_trunk=spec.freeze_trunk,
+    )
+
+
+def check_resumable(fitted, spec):
+    """Raise unless a net fitted for spec ``fitted`` can train on for ``spec``."""
+    changed = []
+    if fitted.task_names != spec.task_names:
+        changed.append("the tasks")
+    else:
+        module, new = fitted.module, spec.module
+        if module.heads != new.heads or module.head_groups != new.head_groups:
+            changed.append("the tasks")
+        changed += [
+            "schedule" if key == "fuse_heads" else key
+            for key, value in module.kwargs().items()
+            if key not in ("heads", "head_groups") and getattr(new, key) != value
+        ]
+        if fitted.loss.losses != spec.loss.losses:
+            changed.append("the tasks")
+        if fitted.loss.weighting != spec.loss.weighting:
+            changed.append("weighting")
+        if fitted.freeze_trunk != spec.freeze_trunk:
+            changed.append("freeze_trunk")
+    if changed:
+        raise ValueError(
+            "warm_start=True continues training the fitted network, but "
+            f"{', '.join(dict.fromkeys(changed))} changed since it was fitted. Set "
+            "warm_start=False to fit a new network."
+        )
+
+
+def resume_net(net, spec, seeds):
+    """A copy of the fitted ``net`` set up to train for ``spec``'s epochs.
+
+    The fitted net itself is left as it is, so that a failed warm start
+    keeps the model that was there. Call :func:`check_resumable` first.
+    """
+    net = copy.deepcopy(net)
+    callbacks, sink = _callbacks(spec)
+    net.set_params(lr=spec.lr, verbose=spec.verbose, callbacks=callbacks)
+    net.initialize_callbacks()
+    net.set_params(callbacks__print_log__sink=sink)
+    # Plain attributes: skorch's set_params can't take iterator arguments
+    # on an initialized net.
+    net.iterator_train__seed = seeds.shuffle
+    net.record_gradient_conflict = spec.record_gradient_conflict
+    if net.train_split is not None:
+        net.train_split.seed = seeds.split
+    net.criterion_.weights = torch.as_tensor(
+        spec.task_weights, dtype=torch.float32, device=net.device
+    )
+    for group in net.optimizer_.param_groups:
+        group["lr"] = spec.lr
+    return net
+
+
+def initialize_net(net, spec, seed, trunk_source=None):
+    """Initialize ``net``'s module, criterion and optimizer from ``seed``.
+
+    A transferred trunk (``trunk_source``) then replaces the random trunk.
+    """
+    with fit_random_state(seed, spec.device):
+        _initialize(net, trunk_source)
+    return net
+
+
+def _initialize(net, trunk_source):
+    net.initialize()
+    if trunk_source is not None:
+        copy_trunk(trunk_source, net.module_)
+
+
+def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
+    """Train ``net`` on ``X`` and the packed targets.
+
+    Parameters
+    ----------
+    net : MultiTaskNet
+        New (:func:`make_net`, then ``initialize=True``) or resumed
+        (:func:`resume_net`).
+    spec : NetSpec
+    X : ndarray of shape (n_samples, n_features), float32
+    packed : ndarray of shape (n_samples, 2 * n_tasks), float32
+        The targets in the layout of :mod:`sklearn_mtl._layout`.
+    seed : int
+        Seeds weight initialization and dropout, in one stream.
+    initialize : bool, default=False
+        Whether to initialize the net first (see :func:`initialize_net`).
+    trunk_source : TrunkSource or None, default=None
+        With ``initialize``, the trunk to start from.
+
+    Returns
+    -------
+    interrupted : bool
+        Whether training ended by a KeyboardInterrupt after at least one
+        finished epoch (the net then holds that epoch's weights).
+    """
+    dataset = TensorDataset(
+        torch.as_tensor(X, device=spec.device),
+        torch.as_tensor(packed, device=spec.device),
+    )
+    with fit_random_state(seed, spec.device), torch_threads(spec.num_threads):
+        if initialize:
+            _initialize(net, trunk_source)
+        if spec.schedule == "sequential":
+            net.fit_sequentially(dataset, spec.max_epochs)
+        else:
+            net.partial_fit(dataset, epochs=spec.max_epochs)
+    if net._interrupted and not net.history:
+        raise KeyboardInterrupt  # interrupted before any epoch finished
+    return net._interrupted
+
+
+def forward(net, X, num_threads):
+    """Raw network outputs on ``X``, one (n_samples, n_outputs) array per task."""
+    module, device = net.module_, net.device
+    if module.training:  # eval() walks every submodule: skip it when possible
+        module.eval()
+    X = torch.from_numpy(X)
+    outputs = []
+    with torch.inference_mode(), torch_threads(num_threads):
+        for start in range(0, len(X), PREDICT_BATCH_SIZE):
+            batch = X[start : start + PREDICT_BATCH_SIZE].to(device)
+            outputs.append([out.cpu() for out in module(batch)])
+    return [torch.cat(task).numpy() for task in zip(*outputs)]

@@ -1,0 +1,226 @@
+"""What a network and its training need, as frozen values: :class:`NetSpec`.
+
+The estimator turns its parameters, its resolved tasks and their codecs into
+one :class:`NetSpec` (``MultiTaskNetEstimator._net_spec``); everything below
+the estimator (:mod:`sklearn_mtl._net`, :mod:`sklearn_mtl._module`) reads the
+spec and nothing else. The checks that parameter constraints cannot express
+(combinations of parameters) run when a spec is made, before any training,
+so a rejected fit changes nothing.
+
+A new parameter adds a field here, a constraint and docstring entry on the
+estimator, and code in the one module that uses it. A warm start continues
+training only when the :class:`ModuleSpec` and :class:`LossSpec` of the new
+fit equal the fitted ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
+
+import torch
+
+from ._module import ACTIVATIONS
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """The architecture: every argument of :class:`~sklearn_mtl._module.MultiTaskNetwork`.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the input.
+    heads : tuple of (tuple of int, int)
+        Per task, its head's hidden layer sizes and number of outputs.
+    trunk_sizes : tuple of int
+        Hidden layers of the shared MLP trunk.
+    activation : str or type of torch.nn.Module
+    dropout : float
+    trunk : type of torch.nn.Module or None
+        A custom trunk class instead of the MLP.
+    trunk_params : dict
+        Its keyword arguments.
+    head_groups : tuple of (str or None) or None
+        Per task, its group (towers), or None without groups.
+    group_sizes : tuple of int
+    fuse_heads : bool
+        Whether heads without hidden layers may be fused into one layer.
+    """
+
+    n_features: int
+    heads: tuple
+    trunk_sizes: tuple = ()
+    activation: Any = "relu"
+    dropout: float = 0.0
+    trunk: Any = None
+    trunk_params: dict = field(default_factory=dict)
+    head_groups: tuple | None = None
+    group_sizes: tuple = ()
+    fuse_heads: bool = True
+
+    def kwargs(self):
+        """The keyword arguments of the torch module."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def trunk_kwargs(self):
+        """The arguments that shape the trunk alone (what transfer compares)."""
+        keys = ("n_features", "trunk", "trunk_params")
+        if self.trunk is None:
+            keys += ("trunk_sizes", "activation")
+        return {key: getattr(self, key) for key in keys}
+
+    def describe_trunk(self):
+        """The trunk's architecture in the words of the estimator's parameters."""
+        if self.trunk is None:
+            return f"trunk_sizes={self.trunk_sizes!r}, activation={self.activation!r}"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.trunk_params.items())
+        return f"trunk={self.trunk.__name__}({args})"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The criterion: how the tasks' losses make one training signal.
+
+    Parameters
+    ----------
+    weighting : str
+        A key of :data:`sklearn_mtl._weighting.CRITERIA`.
+    losses : tuple of str
+        Per task, its loss.
+    options : dict
+        The weighting's own arguments (``alpha``, ``temperature``).
+    """
+
+    weighting: str
+    losses: tuple
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything one fit needs besides the data.
+
+    Parameters
+    ----------
+    task_names : tuple of str
+    task_weights : tuple of float
+        Per task, ``Task.weight``.
+    module : ModuleSpec
+    loss : LossSpec
+    optimizer : type of torch.optim.Optimizer
+    lr, weight_decay, trunk_alpha : float
+    max_epochs, batch_size : int
+    schedule : {"joint", "sequential"}
+    validation_fraction : float or None
+        The held-out share for early stopping; None: no early stopping.
+    n_iter_no_change : int
+    tol : float
+    freeze_trunk : bool
+    record_gradient_conflict : bool
+    device : torch.device
+    num_threads : int or None
+    verbose : int
+    callbacks : tuple
+        The user's skorch callbacks (copied at each fit).
+    trunk_source : TrunkSource or None
+        The fitted trunk to start from (``init_trunk_from``).
+    """
+
+    task_names: tuple
+    task_weights: tuple
+    module: ModuleSpec
+    loss: LossSpec
+    optimizer: type = torch.optim.Adam
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    trunk_alpha: float = 0.0
+    max_epochs: int = 100
+    batch_size: int = 128
+    schedule: str = "joint"
+    validation_fraction: float | None = None
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    freeze_trunk: bool = False
+    record_gradient_conflict: bool = False
+    device: torch.device = torch.device("cpu")
+    num_threads: int | None = 1
+    verbose: int = 0
+    callbacks: tuple = ()
+    trunk_source: Any = field(default=None, compare=False)
+
+    def __post_init__(self):
+        _check_spec(self)
+
+    @property
+    def per_task_gradients(self):
+        """Whether a training step needs each task's gradient of the trunk."""
+        from ._weighting import GRADIENT_METHODS
+
+        return self.loss.weighting in GRADIENT_METHODS or self.record_gradient_conflict
+
+
+class Seeds(NamedTuple):
+    """The seeds of one fit, drawn from ``random_state``.
+
+    ``torch`` seeds weight initialization and dropout, ``shuffle`` the
+    batch order (and PCGrad's projection order), ``split`` the hold-out set.
+    """
+
+    torch: int
+    shuffle: int
+    split: int
+
+
+def _check_spec(spec):
+    """The checks of parameter combinations that constraints can't express."""
+    module = spec.module
+    if spec.device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(spec.device)!r}, but no CUDA device is available; use "
+            "device='cpu'."
+        )
+    if not issubclass(spec.optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer must be a torch.optim.Optimizer class such as "
+            f"torch.optim.Adam, got {spec.optimizer!r}."
+        )
+    if isinstance(module.activation, type) and not issubclass(
+        module.activation, torch.nn.Module
+    ):
+        raise TypeError(
+            f"activation must be one of {sorted(ACTIVATIONS)} or a torch.nn.Module "
+            f"class, got {module.activation!r}."
+        )
+    if module.trunk is None and module.trunk_params:
+        raise ValueError(
+            f"trunk_params={module.trunk_params!r} are arguments of a custom trunk "
+            "class, but trunk=None (the MLP of trunk_sizes). Set trunk=<a "
+            "torch.nn.Module class> or remove them."
+        )
+    if module.trunk is not None and not (
+        isinstance(module.trunk, type) and issubclass(module.trunk, torch.nn.Module)
+    ):
+        raise TypeError(
+            f"trunk must be a torch.nn.Module class or None, got {module.trunk!r}."
+        )
+    weighting = spec.loss.weighting
+    if spec.schedule == "sequential" and weighting != "fixed":
+        raise ValueError(
+            f"schedule='sequential' trains one task at a time, so there is "
+            f"nothing to weigh; weighting={weighting!r} needs "
+            "schedule='joint'. Use weighting='fixed' with the sequential schedule."
+        )
+    no_trunk = module.trunk is None and not module.trunk_sizes
+    if spec.per_task_gradients and (spec.freeze_trunk or no_trunk):
+        what = (
+            "record_gradient_conflict=True"
+            if weighting in ("fixed", "uncertainty", "dwa")
+            else f"weighting={weighting!r}"
+        )
+        raise ValueError(
+            f"{what} works on the gradients of the shared trunk, but "
+            f"{'freeze_trunk=True' if spec.freeze_trunk else 'trunk_sizes=()'} "
+            "leaves no shared parameters to train. Use a trained trunk, or "
+            "weighting='fixed', 'uncertainty' or 'dwa'."
+        )
