@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 
@@ -186,11 +187,18 @@ def test_missing_label_values_are_ignored(census):
     assert_array_equal(est.fit(X, Y).predict(X), est.fit(X, Y_none).predict(X))
 
 
-def test_rows_without_any_label_are_allowed(census):
+def test_rows_without_any_label_are_allowed_and_change_nothing(census):
+    # A row without any label contributes nothing to any task's loss: with
+    # one batch per epoch, fitting with it equals fitting without it.
     X, Y = census
     Y = Y.copy()
     Y.iloc[:10] = None
-    make_estimator(max_epochs=2).fit(X, Y)
+    est = make_estimator(max_epochs=2, batch_size=len(X))
+    with_rows = est.fit(X, Y).predict(X)
+    without_rows = clone(est).fit(X.iloc[10:], Y.iloc[10:]).predict(X)
+    assert with_rows.shape == (len(X), 3)
+    assert_array_equal(with_rows[:, :2], without_rows[:, :2])
+    assert_allclose(with_rows[:, 2].astype(float), without_rows[:, 2].astype(float))
 
 
 def test_same_random_state_same_model_and_global_rng_untouched(census):

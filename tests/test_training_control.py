@@ -76,6 +76,59 @@ def test_warm_start_rejects_unseen_classes(census):
         est.fit(X, Y.assign(income=np.where(Y["income"] == "high", "top", Y["income"])))
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda X, Y: (X, Y.assign(income=Y["income"].replace("high", "top"))),
+            "Task 'income' has labels \\['top'\\]",
+        ),
+        (lambda X, Y: (X.iloc[:, :4], Y), "Feature names seen at fit time, yet now missing"),
+        (
+            lambda X, Y: (X, Y.assign(extra=Y["age"])),
+            "y has column\\(s\\) \\['extra'\\] that match no task",
+        ),
+        (lambda X, Y: (X, Y.assign(age="old")), "Task 'age' is a regression task"),
+    ],
+)
+def test_rejected_warm_start_keeps_the_fitted_model(census, change, message):
+    # Like MLPClassifier: a warm start that fails its checks leaves the model
+    # it would have continued fitted and unchanged.
+    X, Y = census
+    Y = Y[["income", "age"]]
+    est = make_estimator(max_epochs=2, warm_start=True).fit(X, Y)
+    before = est.predict(X)
+    n_epochs = len(est.net_.history)
+    with pytest.raises(ValueError, match=message):
+        est.fit(*change(X, Y))
+    assert_array_equal(est.predict(X), before)
+    assert len(est.net_.history) == n_epochs
+    est.fit(X, Y)  # and it can still go on
+    assert est.n_iter_ == 2 * n_epochs
+
+
+def test_warm_start_with_other_tasks_is_rejected_and_keeps_the_model(census):
+    X, Y = census
+    est = make_estimator(max_epochs=1, warm_start=True).fit(X, Y[["income", "age"]])
+    before = est.predict(X)
+    est.set_params(
+        tasks=[*est.tasks, ("married", Task("classification"))]
+    )
+    with pytest.raises(ValueError, match="warm_start=True .* the tasks changed"):
+        est.fit(X, Y)
+    assert_array_equal(est.predict(X), before)
+
+
+def test_training_failure_during_a_warm_start_keeps_the_model(census):
+    X, Y = census
+    Y = Y[["income", "age"]]
+    est = make_estimator(max_epochs=1, warm_start=True).fit(X, Y)
+    before = est.predict(X)
+    with pytest.raises(ValueError, match="Training diverged"):
+        est.set_params(lr=1e10).fit(X * 1e30, Y)
+    assert_array_equal(est.predict(X), before)
+
+
 def test_resume_after_interrupt_with_warm_start(census):
     X, Y = census
     Y = Y[["income", "age"]]

@@ -93,6 +93,24 @@ def test_report_on_arrays_pipelines_and_default_tasks():
     assert np.isfinite(report[["multi_task_mean", "single_task_mean"]].to_numpy()).all()
 
 
+def test_report_on_nested_pipelines():
+    # The multi-task model two pipelines deep: each level's preprocessing
+    # transforms the test rows before they are scored.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 3))
+    Y = np.column_stack([X[:, 0] + X[:, 1], X[:, 0] - X[:, 2]])
+    est = MultiTaskNetEstimator(trunk_sizes=(4,), max_epochs=2, random_state=0)
+    nested = make_pipeline(StandardScaler(), make_pipeline(StandardScaler(), est))
+    flat = make_pipeline(StandardScaler(), StandardScaler(), clone(est))
+    report = transfer_report(nested, X, Y, cv=2)
+    expected = transfer_report(flat, X, Y, cv=2)
+    assert list(report.index) == ["task_0", "task_1"]
+    assert_allclose(
+        report[["multi_task_mean", "single_task_mean"]].to_numpy(),
+        expected[["multi_task_mean", "single_task_mean"]].to_numpy(),
+    )
+
+
 def test_gradient_conflict_column(census):
     X, Y = census
     report = transfer_report(make_estimator(), X, Y, cv=2, gradient_conflict=True)
