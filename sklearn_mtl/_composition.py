@@ -58,7 +58,11 @@ def final_multitask(estimator, *, fitted, caller):
         elif fitted and hasattr(estimator, "best_estimator_"):
             estimator = estimator.best_estimator_
         else:
-            needs = "a fitted MultiTaskNetEstimator" if fitted else "a MultiTaskNetEstimator"
+            needs = (
+                "a fitted MultiTaskNetEstimator"
+                if fitted
+                else "a MultiTaskNetEstimator"
+            )
             container = "a fitted Pipeline or search" if fitted else "a Pipeline"
             raise TypeError(
                 f"{caller} needs {needs}, or {container} whose final estimator is "

@@ -26,7 +26,15 @@ from ._compat import (
     set_output_config,
 )
 from ._module import ACTIVATIONS
-from ._net import check_resumable, forward, initialize_net, make_net, resume_net, train
+from ._net import (
+    check_resumable,
+    check_same_tasks,
+    forward,
+    initialize_net,
+    make_net,
+    resume_net,
+    train,
+)
 from ._spec import LossSpec, ModuleSpec, NetSpec, Seeds
 from ._targets import (
     check_n_rows,
@@ -41,6 +49,7 @@ from ._targets import (
 from ._task import Task, check_layer_sizes
 from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
+
 
 def _has_classification_task(estimator):
     """Whether ``predict_proba`` applies (before fit: unless all tasks regress)."""
@@ -573,8 +582,8 @@ class MultiTaskNetEstimator(_BaseComposition):
             y, self.tasks, self.get_params(deep=False), len(X)
         )
         names = [name for name, _ in tasks]
-        if warm and names != self.task_names_:
-            check_resumable(self._spec_, replace(self._spec_, task_names=tuple(names)))
+        if warm:
+            check_same_tasks(self.task_names_, names)
         weights = check_sample_weight(sample_weight, len(X), names)
         tasks, codecs, packed = encode_targets(
             tasks, columns, weights, self._codecs_ if warm else None

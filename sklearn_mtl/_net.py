@@ -175,32 +175,42 @@ def make_net(spec, seeds):
     )
 
 
+def check_same_tasks(fitted_names, names):
+    """Raise unless a warm start has the fitted net's tasks, in its order."""
+    if tuple(fitted_names) != tuple(names):
+        _refuse_warm_start(["the tasks"])
+
+
 def check_resumable(fitted, spec):
     """Raise unless a net fitted for spec ``fitted`` can train on for ``spec``."""
+    old, new = fitted.module, spec.module
     changed = []
-    if fitted.task_names != spec.task_names:
+    if (
+        fitted.task_names != spec.task_names
+        or old.heads != new.heads
+        or old.head_groups != new.head_groups
+        or fitted.loss.losses != spec.loss.losses
+    ):
         changed.append("the tasks")
-    else:
-        module, new = fitted.module, spec.module
-        if module.heads != new.heads or module.head_groups != new.head_groups:
-            changed.append("the tasks")
-        changed += [
-            "schedule" if key == "fuse_heads" else key
-            for key, value in module.kwargs().items()
-            if key not in ("heads", "head_groups") and getattr(new, key) != value
-        ]
-        if fitted.loss.losses != spec.loss.losses:
-            changed.append("the tasks")
-        if fitted.loss.weighting != spec.loss.weighting:
-            changed.append("weighting")
-        if fitted.freeze_trunk != spec.freeze_trunk:
-            changed.append("freeze_trunk")
+    changed += [
+        "schedule" if key == "fuse_heads" else key
+        for key, value in old.kwargs().items()
+        if key not in ("heads", "head_groups") and getattr(new, key) != value
+    ]
+    if fitted.loss.weighting != spec.loss.weighting:
+        changed.append("weighting")
+    if fitted.freeze_trunk != spec.freeze_trunk:
+        changed.append("freeze_trunk")
     if changed:
-        raise ValueError(
-            "warm_start=True continues training the fitted network, but "
-            f"{', '.join(dict.fromkeys(changed))} changed since it was fitted. Set "
-            "warm_start=False to fit a new network."
-        )
+        _refuse_warm_start(changed)
+
+
+def _refuse_warm_start(changed):
+    raise ValueError(
+        "warm_start=True continues training the fitted network, but "
+        f"{', '.join(changed)} changed since it was fitted. Set warm_start=False "
+        "to fit a new network."
+    )
 
 
 def resume_net(net, spec, seeds):

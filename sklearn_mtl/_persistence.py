@@ -570,7 +570,9 @@ def load(
     _expect(
         isinstance(weights, list)
         and len(weights) == len(tasks)
-        and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights),
+        and all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
+        ),
         "task_weights_ must be one number per task",
     )
     cosine = _decode_matrix(

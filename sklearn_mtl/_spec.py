@@ -25,7 +25,9 @@ from ._module import ACTIVATIONS
 
 @dataclass(frozen=True)
 class ModuleSpec:
-    """The architecture: every argument of :class:`~sklearn_mtl._module.MultiTaskNetwork`.
+    """The architecture: the arguments of the network module.
+
+    Every field is an argument of :class:`~sklearn_mtl._module.MultiTaskNetwork`.
 
     Parameters
     ----------

@@ -354,7 +354,9 @@ def encode_targets(tasks, columns, sample_weights, fitted_codecs=None):
         task_codes = np.zeros(len(missing))
         task_codes[labelled] = codec.encode(values)
         task_weights = np.zeros(len(missing))
-        task_weights[labelled] = 1.0 if column_weights is None else column_weights[labelled]
+        task_weights[labelled] = (
+            1.0 if column_weights is None else column_weights[labelled]
+        )
         by_class = class_weights(name, codec, resolved_task.class_weight, values)
         if by_class is not None:
             task_weights[labelled] *= by_class

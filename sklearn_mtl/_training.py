@@ -14,7 +14,6 @@ after another (:meth:`MultiTaskNet.fit_sequentially`).
 
 import math
 
-import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, PrintLog

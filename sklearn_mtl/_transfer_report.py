@@ -10,6 +10,7 @@ from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 from sklearn.base import clone
 from sklearn.model_selection import check_cv
+
 from ._compat import _safe_indexing
 from ._composition import final_multitask, transform_through
 from ._targets import read_targets

@@ -83,7 +83,10 @@ def test_warm_start_rejects_unseen_classes(census):
             lambda X, Y: (X, Y.assign(income=Y["income"].replace("high", "top"))),
             "Task 'income' has labels \\['top'\\]",
         ),
-        (lambda X, Y: (X.iloc[:, :4], Y), "Feature names seen at fit time, yet now missing"),
+        (
+            lambda X, Y: (X.iloc[:, :4], Y),
+            "Feature names seen at fit time, yet now missing",
+        ),
         (
             lambda X, Y: (X, Y.assign(extra=Y["age"])),
             "y has column\\(s\\) \\['extra'\\] that match no task",
@@ -111,9 +114,7 @@ def test_warm_start_with_other_tasks_is_rejected_and_keeps_the_model(census):
     X, Y = census
     est = make_estimator(max_epochs=1, warm_start=True).fit(X, Y[["income", "age"]])
     before = est.predict(X)
-    est.set_params(
-        tasks=[*est.tasks, ("married", Task("classification"))]
-    )
+    est.set_params(tasks=[*est.tasks, ("married", Task("classification"))])
     with pytest.raises(ValueError, match="warm_start=True .* the tasks changed"):
         est.fit(X, Y)
     assert_array_equal(est.predict(X), before)
