@@ -479,7 +479,9 @@ def _read_file(path):
     _expect(
         version == _FORMAT_VERSION,
         f"its format version {version!r} is not supported (this sklearn_mtl reads "
-        f"version {_FORMAT_VERSION})",
+        f"version {_FORMAT_VERSION}). Version 1 files come from sklearn_mtl before "
+        "its internal redesign, whose weights are laid out differently: refit the "
+        "model and save it again",
     )
     try:
         document = json.loads(metadata.get("estimator", ""))

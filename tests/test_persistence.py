@@ -344,6 +344,14 @@ def test_malformed_documents_are_rejected(saved, edit, message):
         sklearn_mtl.load(path)
 
 
+def test_file_of_an_older_format_version_names_it(saved):
+    _, path, _ = saved
+    metadata, tensors = read_metadata(path)
+    save_file(tensors, path, metadata={**metadata, "format_version": "1"})
+    with pytest.raises(ValueError, match="format version '1' is not supported"):
+        sklearn_mtl.load(path)
+
+
 def test_file_without_sklearn_mtl_metadata(tmp_path):
     save_file({"w": torch.zeros(2)}, tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="not written by sklearn_mtl.save"):
