@@ -168,8 +168,11 @@ class ScaleCodec:
                 f"Task {name!r} has infinite labels; regression labels must be "
                 "finite (use NaN to mark a missing label)."
             )
-        scale = float(np.std(values))
-        return cls(float(np.mean(values)), scale if scale > 0 else 1.0)
+        # Standardize in units of the largest label, so that labels near the
+        # float64 limit do not overflow the mean or the variance.
+        unit = float(np.max(np.abs(values))) or 1.0
+        scale = float(np.std(values / unit)) * unit
+        return cls(float(np.mean(values / unit)) * unit, scale if scale > 0 else 1.0)
 
     def check_labels(self, name, values):
         """Raise if ``values`` could not have been fitted (same checks as fit)."""

@@ -704,7 +704,12 @@ class MultiTaskNetEstimator(_BaseComposition):
         return trunk_source
 
     def _draw_seeds(self):
-        rng = check_random_state(self.random_state)
+        if self.random_state is None:
+            # Fresh entropy: check_random_state(None) would draw from (and
+            # advance) NumPy's global random state.
+            rng = np.random.RandomState(np.random.SeedSequence().generate_state(4))
+        else:
+            rng = check_random_state(self.random_state)
         return Seeds(*rng.randint(np.iinfo(np.int32).max, size=3).tolist())
 
     def _store_fit(self, net, spec, tasks, codecs, y_1d):

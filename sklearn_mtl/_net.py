@@ -292,6 +292,13 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
             net.partial_fit(dataset, epochs=spec.max_epochs)
     if net._interrupted and not net.history:
         raise KeyboardInterrupt  # interrupted before any epoch finished
+    # The epoch's losses were finite, but its last steps may not have been.
+    if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+        raise ValueError(
+            f"Training diverged in epoch {len(net.history)}: the network's weights "
+            f"are no longer finite. Lower the learning rate (lr={spec.lr}) or "
+            "standardize X (e.g. with StandardScaler)."
+        )
     return net._interrupted
 
 

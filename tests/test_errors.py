@@ -5,7 +5,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
 
@@ -237,3 +239,35 @@ def test_diverging_training_names_the_task():
         ValueError, match="Training diverged in epoch 1: the loss of task"
     ):
         fit(X=X_huge, y=y, lr=1e10)
+
+
+class BlowUpAfterLastStep(Callback):
+    """Stands for a last optimizer step that overflows the weights."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == net.max_epochs:
+            with torch.no_grad():
+                next(net.module_.parameters()).fill_(float("inf"))
+
+
+def test_divergence_in_the_last_steps_is_an_error_not_an_inf_model():
+    # The epoch's mean losses were finite, but the weights it ends with are
+    # not: that fit must fail like any other divergence, not predict inf.
+    est = MultiTaskNetEstimator(
+        tasks=TASKS, max_epochs=2, random_state=0, callbacks=[BlowUpAfterLastStep()]
+    )
+    with pytest.raises(ValueError, match="weights are no longer finite"):
+        est.fit(X, Y)
+    assert not [attr for attr in vars(est) if attr.endswith("_")]
+
+
+def test_device_that_torch_does_not_know_names_the_parameter():
+    with pytest.raises(ValueError, match="device='gpu' is not a device torch knows"):
+        fit(device="gpu")
+
+
+def test_group_named_like_a_module_attribute():
+    # Group names are the user's strings, not attribute names of a module.
+    tasks = [(name, Task(task.kind, group="type")) for name, task in TASKS]
+    est = fit(tasks=tasks)
+    assert est.predict(X).shape == (len(X), len(TASKS))

@@ -350,3 +350,22 @@ def test_verbose_2_shows_a_progress_bar(census, capsys):
     captured = capsys.readouterr()
     assert "train_loss_income" in captured.out  # the per-epoch table
     assert "it/s" in captured.err or "s/it" in captured.err  # tqdm's bar
+
+
+def test_unseeded_fit_leaves_numpy_global_random_state_alone(census):
+    X, Y = census
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    make_estimator(max_epochs=1, random_state=None).fit(X, Y)
+    assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_regression_labels_near_the_float64_limit():
+    # Standardizing 1e160 naively squares it to inf: every prediction was NaN.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = 1e160 * (X[:, 0] + 2)
+    est = MultiTaskNetEstimator(max_epochs=30, lr=1e-2, random_state=0).fit(X, y)
+    pred = est.predict(X)
+    assert np.all(np.isfinite(pred))
+    assert np.corrcoef(pred / 1e160, y / 1e160)[0, 1] > 0.9

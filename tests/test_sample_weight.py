@@ -247,3 +247,19 @@ def test_scores_are_weighted(census):
     mean = np.mean(list(scores.values()))
     assert est.score(X, Y, sample_weight=weights) == pytest.approx(mean)
     assert est.score_tasks(X, Y, sample_weight=np.ones(len(X))) == est.score_tasks(X, Y)
+
+
+@pytest.mark.parametrize("scale", [1 / 240, 1e-3, 7.0])
+def test_scaling_every_weight_changes_nothing(census, scale):
+    # Each task's loss is a weighted mean: only the ratios of weights count,
+    # also when the weights of a batch sum to less than one.
+    X, Y = census
+    weights = np.random.RandomState(3).uniform(0.5, 2.0, size=len(X))
+    reference = make_estimator().fit(X, Y, sample_weight=weights)
+    scaled = make_estimator().fit(X, Y, sample_weight=weights * scale)
+    assert_array_equal(scaled.predict(X)[:, :2], reference.predict(X)[:, :2])
+    np.testing.assert_allclose(
+        scaled.predict(X)[:, 2].astype(float),
+        reference.predict(X)[:, 2].astype(float),
+        rtol=1e-4,
+    )
