@@ -113,17 +113,37 @@ class ClassCodec:
         if dtype == "object":
             if not all(isinstance(v, str) for v in values):
                 raise _invalid(f"task {name!r}'s object class labels must be strings")
-            return cls(np.array(values, dtype=object))
+            return cls(_checked_classes(name, np.array(values, dtype=object), values))
         if not (isinstance(dtype, str) and _CLASS_DTYPE.fullmatch(dtype)):
             raise _invalid(f"task {name!r} has an unsupported class dtype {dtype!r}")
         if not all(isinstance(v, (bool, int, float, str)) for v in values):
             raise _invalid(
                 f"task {name!r}'s class labels must be numbers, booleans or strings"
             )
+        dtype = np.dtype(dtype)
+        # A string dtype is no wider than the longest label: its width, not
+        # the file's size, would decide what np.array allocates.
+        longest = max(len(v) if isinstance(v, str) else 32 for v in values)
+        if dtype.kind == "U" and dtype.itemsize > 4 * longest:
+            raise _invalid(
+                f"task {name!r}'s class dtype {dtype.str!r} is wider than its labels"
+            )
         try:
-            return cls(np.array(values, dtype=np.dtype(dtype)))
+            classes = np.array(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError) as exc:
             raise _invalid(f"task {name!r}'s class labels: {exc}") from None
+        return cls(_checked_classes(name, classes, values))
+
+
+def _checked_classes(name, classes, values):
+    """``classes`` if they are ``values`` exactly, sorted and unique."""
+    if classes.tolist() != values:
+        raise _invalid(f"task {name!r}'s class labels change in their stored dtype")
+    if len(np.unique(classes)) != len(classes) or not np.all(
+        classes[:-1] < classes[1:]
+    ):
+        raise _invalid(f"task {name!r}'s class labels must be sorted and unique")
+    return classes
 
 
 class ScaleCodec:
@@ -199,6 +219,10 @@ class ScaleCodec:
             for v in (mean, scale)
         ):
             raise _invalid(f"task {name!r} needs a numeric mean and scale")
+        if not (np.isfinite(mean) and np.isfinite(scale) and scale > 0):
+            raise _invalid(
+                f"task {name!r} needs a finite mean and a positive finite scale"
+            )
         return cls(float(mean), float(scale))
 
 
