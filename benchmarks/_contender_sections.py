@@ -86,8 +86,8 @@ def compare_contenders(sizes, epochs, repeats):
     results = {}
     for n in sizes:
         X, y = make_data(n)
-        # A small fit takes a fraction of a second, where the machine's
-        # hiccups weigh most: more rounds, at little cost.
+        # Small fits are short (their times: docs/benchmarks_speed.md), and
+        # the machine's hiccups weigh most there: more rounds, at little cost.
         rounds = repeats * (SMALL_FIT_ROUNDS if n <= 10_000 else 1)
         walls, cpus = _fit_rounds(X, y, epochs, rounds)
         results[n] = {

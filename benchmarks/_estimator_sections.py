@@ -40,7 +40,9 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import GridSearchCV
 
 PREDICT_BATCH_SIZE = 8192  # rows per forward pass of the raw-forward baseline
-N_PREDICT_REPEATS = 11  # calls of a fraction of a second: more repetitions are cheap
+# predict calls are short (their times: docs/benchmarks_speed.md), so more
+# repetitions than --repeats are cheap.
+N_PREDICT_REPEATS = 11
 PHASES = [
     "gather the batch (index_select)",
     "forward: trunk and heads",

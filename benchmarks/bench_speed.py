@@ -76,8 +76,9 @@ from _speed import (
     pinned_threads,
 )
 
-# Rounds of the (d)-against-(c) duel, per size: the two are within a few per
-# cent of each other, so their ratio needs many more rounds than the others.
+# Rounds of the (d)-against-(c) duel, per size: the two are close (see
+# docs/benchmarks_speed.md), so their ratio needs many more rounds than the
+# others.
 DUEL_ROUNDS = {2_000: 60, 100_000: 12}
 SECTIONS = ["fits", "duel", "products", "profile", "scaling", "predict", "grid"]
 # The sizes and epoch counts of each section, in a full and a --quick run.
