@@ -140,7 +140,7 @@ def _morgan_fingerprints(smiles, n_bits=TOX21_BITS, counts=False):
 def tox21_fingerprint_variant(n_bits, counts):
     """Other Morgan fingerprints of :func:`load_tox21`'s molecules, row for row.
 
-    For ``tox21_variants.py``, which compares them with the protocol's
+    For ``studies/tox21_variants.py``, which compares them with the protocol's
     1,024 bits; not cached.
     """
     (path,) = _require("chemprop/tox21.csv")

@@ -1,10 +1,17 @@
 """The benchmark scripts still run: their ``--quick`` modes, end to end.
 
 Their numbers are not checked here (a smoke run's scores mean nothing); the
-scripts must finish and print their tables. The quality benchmark needs the
-shared data sets beside the repository and is skipped without them.
+scripts must finish and print their tables. These tests are marked
+``benchmark`` and deselected by default (they take minutes); run them with::
+
+    python -m pytest -m benchmark tests/test_benchmarks.py
+
+The quality benchmark and the studies need the shared data sets beside the
+repository (``../shared/data``, or the folder named by ``SKLEARN_MTL_DATA``)
+and are skipped without them; the Tox21 studies also need ``rdkit``.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +20,40 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.benchmark
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
-DATA = REPO_ROOT.parent / "shared" / "data"
+STUDIES = BENCHMARKS / "studies"
+DATA_VARIABLE = "SKLEARN_MTL_DATA"  # as benchmarks/_data.py reads it
+DATA = Path(os.environ.get(DATA_VARIABLE, REPO_ROOT.parent / "shared" / "data"))
+
+
+def needs_data(*folders):
+    """Skip unless the shared data sets' ``folders`` are there."""
+    missing = [f"{folder}/" for folder in folders if not (DATA / folder).is_dir()]
+    where = (
+        f"{DATA_VARIABLE}={DATA}" if DATA_VARIABLE in os.environ else "../shared/data"
+    )
+    return pytest.mark.skipif(
+        bool(missing),
+        reason="the shared benchmark data sets are not beside this repository "
+        f"({where}, which lacks {', '.join(missing)}); they are needed only by "
+        "the benchmark smoke tests",
+    )
+
+
+def needs_rdkit():
+    pytest.importorskip(
+        "rdkit",
+        reason="rdkit is not installed (pip install -e '.[benchmarks]'); the "
+        "Tox21 benchmarks need it to compute the molecules' fingerprints",
+    )
 
 
 def run_script(*args):
     result = subprocess.run(
-        [sys.executable, *args],
+        [sys.executable, *map(str, args)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -30,10 +63,16 @@ def run_script(*args):
     return result.stdout
 
 
-@pytest.mark.skipif(
-    not (DATA / "mulan").is_dir() or not (DATA / "uci").is_dir(),
-    reason="the shared data sets (../shared/data) are not beside the repository",
-)
+@pytest.fixture
+def benchmarks_path(monkeypatch):
+    """``benchmarks/`` on ``sys.path``, as for its scripts, to import its helpers."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+# -- bench_quality.py ----------------------------------------------------------
+
+
+@needs_data("mulan", "uci")
 def test_quality_benchmark_quick_run_prints_tables():
     out = run_script(
         BENCHMARKS / "bench_quality.py",
@@ -49,10 +88,7 @@ def test_quality_benchmark_quick_run_prints_tables():
     assert "nan" not in out.lower()
 
 
-@pytest.mark.skipif(
-    not (DATA / "mulan").is_dir(),
-    reason="the shared data sets (../shared/data) are not beside the repository",
-)
+@needs_data("mulan")
 def test_quality_benchmark_runs_only_the_models_asked_for():
     out = run_script(
         BENCHMARKS / "bench_quality.py",
@@ -63,50 +99,48 @@ def test_quality_benchmark_runs_only_the_models_asked_for():
     assert "## Summary" not in out  # it needs models (1)-(4)
 
 
-@pytest.mark.skipif(
-    not (DATA / "mulan").is_dir(),
-    reason="the shared data sets (../shared/data) are not beside the repository",
-)
+@needs_data("mulan")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_quality_benchmark_runs_the_random_forest_where_asked(monkeypatch):
+def test_quality_benchmark_runs_the_random_forest_where_asked(benchmarks_path):
     # Model (6) runs on Tox21 only, which needs rdkit; check it on Yeast.
     import dataclasses
 
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _protocol
+    import _quality_models
     import bench_quality
 
-    yeast = dataclasses.replace(bench_quality.BENCHMARKS["yeast"], random_forest=True)
+    yeast = dataclasses.replace(_protocol.BENCHMARKS["yeast"], random_forest=True)
     outcomes = bench_quality.run_benchmark(yeast, quick=True, n_splits=1)
-    auxiliary = {bench_quality.AUXILIARY, bench_quality.AUXILIARY_ENSEMBLE}
+    auxiliary = {_quality_models.AUXILIARY, _quality_models.AUXILIARY_ENSEMBLE}
     assert list(outcomes) == [
-        name for name in bench_quality.MODELS if name not in auxiliary
+        name for name in _quality_models.MODELS if name not in auxiliary
     ]
     forest = outcomes["(6) random forest"][0].scores
     assert 0.0 < forest["micro-F1"] <= 1.0
-    assert "(6) random forest" not in bench_quality.BENCHMARKS["yeast"].models
+    unchanged = _quality_models.models_for(_protocol.BENCHMARKS["yeast"])
+    assert "(6) random forest" not in unchanged
 
 
-@pytest.mark.skipif(
-    not (DATA / "mulan").is_dir(),
-    reason="the shared data sets (../shared/data) are not beside the repository",
-)
+@needs_data("mulan")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_quality_benchmark_trains_auxiliary_tasks_where_asked(monkeypatch):
+def test_quality_benchmark_trains_auxiliary_tasks_where_asked(benchmarks_path):
     # Model (7) runs on Tox21 only, which needs rdkit; check it on Yeast, with
     # a few input columns standing in for the auxiliary targets.
     import dataclasses
 
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
     import _data
+    import _protocol
+    import _quality_models
     import bench_quality
 
     yeast = dataclasses.replace(
-        bench_quality.BENCHMARKS["yeast"],
+        _protocol.BENCHMARKS["yeast"],
         auxiliary=lambda: _data.load_yeast().X.iloc[:, :5],
     )
-    auxiliary = [bench_quality.AUXILIARY, bench_quality.AUXILIARY_ENSEMBLE]
-    assert set(auxiliary) <= set(yeast.models)
-    assert not set(auxiliary) & set(bench_quality.BENCHMARKS["yeast"].models)
+    auxiliary = [_quality_models.AUXILIARY, _quality_models.AUXILIARY_ENSEMBLE]
+    assert set(auxiliary) <= set(_quality_models.models_for(yeast))
+    unchanged = _quality_models.models_for(_protocol.BENCHMARKS["yeast"])
+    assert not set(auxiliary) & set(unchanged)
     outcomes = bench_quality.run_benchmark(yeast, quick=True, n_splits=1, models={7, 8})
     assert list(outcomes) == auxiliary
     single, ensemble = (outcomes[name][0] for name in auxiliary)
@@ -117,10 +151,9 @@ def test_quality_benchmark_trains_auxiliary_tasks_where_asked(monkeypatch):
 
 
 def test_auxiliary_targets_drop_unusable_columns_and_keep_missing_values(
-    monkeypatch,
+    benchmarks_path,
 ):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import bench_quality
+    import _quality_models
 
     rng = np.random.default_rng(0)
     table = pd.DataFrame(
@@ -131,22 +164,49 @@ def test_auxiliary_targets_drop_unusable_columns_and_keep_missing_values(
             "one missing": np.r_[np.nan, rng.normal(size=499)],
         }
     )
-    targets = bench_quality.auxiliary_targets(table)
+    targets = _quality_models.auxiliary_targets(table)
     assert list(targets.columns) == ["aux: skewed", "aux: one missing"]
     assert targets["aux: one missing"].isna().sum() == 1
     assert abs(targets["aux: skewed"].median()) < 0.1  # mapped to a normal
     assert targets.index.equals(table.index)
 
 
-@pytest.mark.skipif(
-    not (DATA / "chemprop").is_dir(),
-    reason="the shared data sets (../shared/data) are not beside the repository",
-)
+# -- the studies ---------------------------------------------------------------
+
+
+@needs_data("chemprop")
 def test_tox21_variants_quick_run_prints_its_table():
-    pytest.importorskip("rdkit")
-    out = run_script(BENCHMARKS / "tox21_variants.py", "--quick", "--splits", "1")
+    needs_rdkit()
+    out = run_script(STUDIES / "tox21_variants.py", "--quick", "--splits", "1")
     assert out.count("| blend |") == 3
     assert "nan" not in out.lower()
+
+
+@needs_data("chemprop")
+def test_tox21_variants_compares_auxiliary_task_weights():
+    needs_rdkit()
+    out = run_script(
+        STUDIES / "tox21_variants.py", "--auxiliary", "--quick", "--splits", "1"
+    )
+    assert "| none (the network of (2)) |" in out and "| weight 0.5 |" in out
+    assert "nan" not in out.lower()
+
+
+@needs_data("mulan")
+def test_tune_networks_ranks_the_candidates_asked_for():
+    out = run_script(
+        STUDIES / "tune_networks.py",
+        *("--dataset", "yeast", "--splits", "1", "--max-epochs", "2"),
+        *("--only", "0", "1"),
+    )
+    assert "| # | candidate | validation micro-F1 | test micro-F1 | s / fit |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| 0 |")]
+    rows += [line for line in out.splitlines() if line.startswith("| 1 |")]
+    assert len(rows) == 2
+    assert "nan" not in out.lower()
+
+
+# -- bench_speed.py ------------------------------------------------------------
 
 
 def test_speed_benchmark_quick_run_prints_targets():
@@ -165,14 +225,29 @@ def test_speed_benchmark_runs_only_the_sections_asked():
     assert "fit (d)/(a)" not in targets and "GridSearchCV" not in targets
 
 
-@pytest.mark.skipif(
-    not (DATA / "chemprop").is_dir(),
-    reason="the shared data sets (../shared/data) are not beside the repository",
-)
-def test_tox21_variants_compares_auxiliary_task_weights():
-    pytest.importorskip("rdkit")
-    out = run_script(
-        BENCHMARKS / "tox21_variants.py", "--auxiliary", "--quick", "--splits", "1"
-    )
-    assert "| none (the network of (2)) |" in out and "| weight 0.5 |" in out
-    assert "nan" not in out.lower()
+def test_speed_benchmark_profiles_a_training_step_of_the_estimator():
+    # The profile drives the estimator's own module and loss by hand.
+    out = run_script(BENCHMARKS / "bench_speed.py", "--quick", "--sections", "profile")
+    assert "## Where a training step of (d) goes" in out
+    assert "| masked multi-task loss |" in out
+    assert "| one step of (d)'s fit |" in out
+
+
+def test_speed_benchmark_target_layout_holds_codes_then_label_weights(
+    benchmarks_path,
+):
+    import _estimator_sections
+    import _speed
+
+    X, y = _speed.make_data(200)
+    encoded = _estimator_sections.encode_targets(y)
+    n_tasks = y.shape[1]
+    assert encoded.dtype == np.float32 and encoded.shape == (200, 2 * n_tasks)
+    codes, weights = encoded[:, :n_tasks], encoded[:, n_tasks:]
+    missing = np.isnan(y)
+    assert missing.any()
+    np.testing.assert_array_equal(weights, (~missing).astype(np.float32))
+    assert not np.isnan(encoded).any() and (codes[missing] == 0).all()
+    np.testing.assert_array_equal(codes[~missing[:, 0], 0], y[~missing[:, 0], 0])
+    regression = codes[~missing[:, 2], 2]
+    assert abs(regression.mean()) < 1e-5 and abs(regression.std() - 1) < 1e-5

@@ -22,32 +22,32 @@ With ``--auxiliary``, it asks instead how much auxiliary tasks help the
 network, and chooses the weight and patience of ``bench_quality.py``'s model
 (7): the network of (2) on the protocol's bits, trained on the 12 assays plus
 RDKit's descriptors of the training molecules as regression targets
-(``bench_quality.auxiliary_tasks``), each at the weight of the candidate, on
+(``_quality_models.auxiliary_tasks``), each at the weight of the candidate, on
 the same splits and parts; ranked by the mean validation ROC-AUC.
 
 Run from the repository root (needs ``rdkit`` and ``../shared/data``)::
 
-    python benchmarks/tox21_variants.py --n-jobs 2    # about 15 minutes on 2 cores
-    python benchmarks/tox21_variants.py --quick --splits 1   # smoke test
-    python benchmarks/tox21_variants.py --auxiliary --n-jobs 2  # about 20 minutes
+    python benchmarks/studies/tox21_variants.py --n-jobs 2
+    python benchmarks/studies/tox21_variants.py --quick --splits 1   # smoke test
+    python benchmarks/studies/tox21_variants.py --auxiliary --n-jobs 2
 
-It prints a Markdown table.
+It prints a Markdown table. The results, with their commands and run times,
+are in ``docs/benchmarks_quality.md``.
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ helpers
 
 import _data
 import numpy as np
 import pandas as pd
 import torch
-from bench_quality import (
-    FOREST_TREES,
-    TOX21_NET,
-    auxiliary_tasks,
-    mean_roc_auc,
-    random_80_10_10,
-)
+from _protocol import TOX21_NET, mean_roc_auc, random_80_10_10
+from _quality_models import FOREST_TREES, auxiliary_tasks, binary_probabilities
 from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from sklearn.ensemble import RandomForestClassifier
@@ -84,26 +84,28 @@ def _features(data):
     return features
 
 
-def _fit_net(X, Y, names, seed, quick):
+def _fit_tox21_net(X, Y, tasks, seed, quick, changes=None):
+    """The network of (2) (``TOX21_NET``, with ``changes``) fitted on ``tasks``."""
     torch.set_num_threads(1)
-    tasks = [(name, Task("classification")) for name in names]
-    params = dict(TOX21_NET, max_epochs=2) if quick else TOX21_NET
+    params = dict(TOX21_NET, **(changes or {}))
+    if quick:
+        params["max_epochs"] = 2
     return MultiTaskNetEstimator(tasks, random_state=seed, **params).fit(X, Y)
+
+
+def _assay_tasks(names):
+    return [(name, Task("classification")) for name in names]
 
 
 def _fit_auxiliary(X, Y, names, table, candidate, seed, quick):
     """The network of (2) on the assays plus the auxiliary tasks of ``candidate``."""
-    torch.set_num_threads(1)
     weight, changes = candidate
-    tasks = [(name, Task("classification")) for name in names]
+    tasks = _assay_tasks(names)
     Y = pd.DataFrame(Y, columns=names, index=table.index)
     if weight is not None:
         extra, targets = auxiliary_tasks(table, weight)
         tasks, Y = tasks + extra, pd.concat([Y, targets], axis=1)
-    params = dict(TOX21_NET, **changes)
-    if quick:
-        params["max_epochs"] = 2
-    return MultiTaskNetEstimator(tasks, random_state=seed, **params).fit(X, Y)
+    return _fit_tox21_net(X, Y, tasks, seed, quick, changes)
 
 
 def evaluate_auxiliary(candidate, X, Y, names, table, fold_rows, seed, quick):
@@ -115,7 +117,8 @@ def evaluate_auxiliary(candidate, X, Y, names, table, fold_rows, seed, quick):
     )
     scores = [
         mean_roc_auc(
-            pd.DataFrame(Y[rows], columns=names), list(_net_scores(net, X[rows]).T)
+            pd.DataFrame(Y[rows], columns=names),
+            list(binary_probabilities(net, X[rows]).T),
         )["ROC-AUC"]
         for rows in (valid, test)
     ]
@@ -156,10 +159,6 @@ def main_auxiliary(data, splits, n_jobs, quick):
         )
 
 
-def _net_scores(model, X):
-    return np.column_stack([proba[:, 1] for proba in model.predict_proba(X)])
-
-
 def _forest_scores(X_train, Y_train, parts, seed, n_trees):
     scores = [np.empty((len(X), Y_train.shape[1])) for X in parts]
     for j in range(Y_train.shape[1]):
@@ -176,8 +175,8 @@ def evaluate(model, fingerprint, X, Y, names, fold_rows, seed, quick):
     train, valid, test = fold_rows
     start = time.perf_counter()
     if model == "net":
-        net = _fit_net(X[train], Y[train], names, seed, quick)
-        scores = [_net_scores(net, X[valid]), _net_scores(net, X[test])]
+        net = _fit_tox21_net(X[train], Y[train], _assay_tasks(names), seed, quick)
+        scores = [binary_probabilities(net, X[rows]) for rows in (valid, test)]
     else:
         n_trees = 10 if quick else FOREST_TREES
         scores = _forest_scores(X[train], Y[train], [X[valid], X[test]], seed, n_trees)
@@ -186,6 +185,67 @@ def evaluate(model, fingerprint, X, Y, names, fold_rows, seed, quick):
 
 def _ranks(scores):
     return np.column_stack([rankdata(column) for column in scores.T])
+
+
+def _split_rows(data, n_splits):
+    """Per split, its seed and the row labels of its three parts.
+
+    Row labels of ``data.X``: the fold's 80 % training and 10 % validation
+    parts (its inner split of the 90 %), and its 10 % test part.
+    """
+    splits = []
+    for fold in random_80_10_10(data, n_splits):
+        (train, valid), rows = fold.inner[0], fold.X_train.index.to_numpy()
+        splits.append(
+            (fold.seed, (rows[train], rows[valid], fold.X_test.index.to_numpy()))
+        )
+    return splits
+
+
+def _scores_of_model(data, splits, found, name, model):
+    """Validation and test ROC-AUC per split, and fit seconds, of one table row."""
+    valid, test, seconds = [], [], []
+    for seed, (_, valid_rows, test_rows) in splits:
+        if model == "blend":
+            (net, _), (forest, _) = (
+                found["net", name, seed],
+                found["forest", name, seed],
+            )
+            parts = [_ranks(n) + _ranks(f) for n, f in zip(net, forest)]
+        else:
+            parts, fit_seconds = found[model, name, seed]
+            seconds.append(fit_seconds)
+        for out, rows, scores in (
+            (valid, valid_rows, parts[0]),
+            (test, test_rows, parts[1]),
+        ):
+            Y_part = data.Y.iloc[rows]
+            out.append(mean_roc_auc(Y_part, list(scores.T))["ROC-AUC"])
+    return valid, test, seconds
+
+
+def main_fingerprints(data, splits, n_jobs, quick):
+    features = _features(data)
+    Y, names = data.Y.to_numpy(), list(data.Y.columns)
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(evaluate)(model, name, X, Y, names, rows, seed, quick)
+        for name, X in features.items()
+        for seed, rows in splits
+        for model in ("net", "forest")
+    )
+    found = {(model, name, seed): (s, t) for model, name, seed, s, t in results}
+
+    print(f"\nTox21: {len(splits)} splits, fitted on the 80 % training parts\n")
+    print("| fingerprint | model | validation ROC-AUC | test ROC-AUC | s / fit |")
+    print("|---|---|---:|---:|---:|")
+    for name in features:
+        for model in ("net", "forest", "blend"):
+            valid, test, seconds = _scores_of_model(data, splits, found, name, model)
+            time_cell = f"{np.median(seconds):.0f}" if seconds else "-"
+            print(
+                f"| {name} | {model} | {np.mean(valid):.3f} ± {np.std(valid):.3f} "
+                f"| {np.mean(test):.3f} ± {np.std(test):.3f} | {time_cell} |"
+            )
 
 
 def main(argv=None):
@@ -204,54 +264,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     data = _data.load_tox21()
-    splits = []
-    for fold in random_80_10_10(data, args.splits):
-        # Row labels of data.X: the fold's 80 % training and 10 % validation
-        # parts (its inner split of the 90 %), and its 10 % test part.
-        (train, valid), rows = fold.inner[0], fold.X_train.index.to_numpy()
-        splits.append(
-            (fold.seed, (rows[train], rows[valid], fold.X_test.index.to_numpy()))
-        )
+    splits = _split_rows(data, args.splits)
     if args.auxiliary:
         main_auxiliary(data, splits, args.n_jobs, args.quick)
-        return
-    features = _features(data)
-    Y, names = data.Y.to_numpy(), list(data.Y.columns)
-    results = Parallel(n_jobs=args.n_jobs)(
-        delayed(evaluate)(model, name, X, Y, names, rows, seed, args.quick)
-        for name, X in features.items()
-        for seed, rows in splits
-        for model in ("net", "forest")
-    )
-    found = {(model, name, seed): (s, t) for model, name, seed, s, t in results}
-
-    print(f"\nTox21: {args.splits} splits, fitted on the 80 % training parts\n")
-    print("| fingerprint | model | validation ROC-AUC | test ROC-AUC | s / fit |")
-    print("|---|---|---:|---:|---:|")
-    for name in features:
-        for model in ("net", "forest", "blend"):
-            valid, test, seconds = [], [], []
-            for seed, (_, valid_rows, test_rows) in splits:
-                if model == "blend":
-                    (net, _), (forest, _) = (
-                        found["net", name, seed],
-                        found["forest", name, seed],
-                    )
-                    parts = [_ranks(n) + _ranks(f) for n, f in zip(net, forest)]
-                else:
-                    parts, fit_seconds = found[model, name, seed]
-                    seconds.append(fit_seconds)
-                for out, rows, scores in (
-                    (valid, valid_rows, parts[0]),
-                    (test, test_rows, parts[1]),
-                ):
-                    Y_part = data.Y.iloc[rows]
-                    out.append(mean_roc_auc(Y_part, list(scores.T))["ROC-AUC"])
-            time_cell = f"{np.median(seconds):.0f}" if seconds else "-"
-            print(
-                f"| {name} | {model} | {np.mean(valid):.3f} ± {np.std(valid):.3f} "
-                f"| {np.mean(test):.3f} ± {np.std(test):.3f} | {time_cell} |"
-            )
+    else:
+        main_fingerprints(data, splits, args.n_jobs, args.quick)
 
 
 if __name__ == "__main__":

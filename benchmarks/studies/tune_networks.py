@@ -4,10 +4,10 @@ Tox21: each candidate (a set of ``MultiTaskNetEstimator`` parameters) is fitted 
 the 80 % training part of each of the three random 80/10/10 splits of
 ``bench_quality.py`` and scored by the mean ROC-AUC over the 12 assays on
 that split's 10 % validation part. The test part is scored too and printed,
-but the ranking, and the choice written into ``bench_quality.py``, use the
-validation score alone. Candidates marked ``ensemble`` average the
-predicted probabilities of that many networks with seeds ``k``, ``k + 100``,
-..., on split ``k``.
+but the ranking, and the choice written into ``bench_quality.py``'s protocol
+(``TOX21_NET`` in ``_protocol.py``), use the validation score alone.
+Candidates marked ``ensemble`` average the predicted probabilities of that
+many networks with seeds ``k``, ``k + 100``, ..., on split ``k``.
 
 Yeast (``--dataset yeast``): each candidate is fitted on two thirds of the
 1,500 training rows and scored by micro-F1 on the other third, for each of
@@ -16,22 +16,27 @@ the three inner folds of ``bench_quality.py``'s split ``k`` (``k`` = 0, 1,
 
 Run from the repository root (needs the data of ``bench_quality.py``)::
 
-    python benchmarks/tune_networks.py --n-jobs 2
-    python benchmarks/tune_networks.py --device cuda --n-jobs 8 --only 0 3
-    python benchmarks/tune_networks.py --dataset yeast --n-jobs 2
+    python benchmarks/studies/tune_networks.py --n-jobs 2
+    python benchmarks/studies/tune_networks.py --device cuda --n-jobs 8 --only 0 3
+    python benchmarks/studies/tune_networks.py --dataset yeast --n-jobs 2
 
-It prints a Markdown table, best validation score first.
+It prints a Markdown table, best validation score first. The results, with
+their commands and run times, are in ``docs/benchmarks_quality.md``.
 """
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ helpers
 
 import _data
 import numpy as np
 import torch
-from bench_quality import BENCHMARKS, random_80_10_10
+from _protocol import BENCHMARKS, mean_roc_auc, multilabel_scores, random_80_10_10
+from _quality_models import binary_probabilities
 from joblib import Parallel, delayed
-from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
@@ -192,18 +197,11 @@ def _estimator(kinds, params, seed, device):
 
 
 def _mean_auc(Y, probas):
-    scores = []
-    for j, column in enumerate(Y.columns):
-        labelled = Y[column].notna().to_numpy()
-        scores.append(
-            roc_auc_score(Y[column].to_numpy()[labelled], probas[j][labelled])
-        )
-    return float(np.mean(scores))
+    return mean_roc_auc(Y, probas)["ROC-AUC"]
 
 
 def _micro_f1(Y, probas):
-    predicted = (np.column_stack(probas) >= 0.5).astype(int)
-    return float(f1_score(Y.to_numpy().astype(int), predicted, average="micro"))
+    return multilabel_scores(Y, probas)["micro-F1"]
 
 
 def evaluate(index, params, fold, kinds, device, inner=0, scaled=False):
@@ -224,10 +222,8 @@ def evaluate(index, params, fold, kinds, device, inner=0, scaled=False):
     for member in range(n_members):
         model = _estimator(kinds, params, fold.seed + 100 * member, device)
         model.fit(X[train], Y.iloc[train])
-        valid_probas += np.column_stack(
-            [p[:, 1] for p in model.predict_proba(X[valid])]
-        )
-        test_probas += np.column_stack([p[:, 1] for p in model.predict_proba(X_test)])
+        valid_probas += binary_probabilities(model, X[valid])
+        test_probas += binary_probabilities(model, X_test)
     valid_score = score(Y.iloc[valid], list((valid_probas / n_members).T))
     test_score = score(fold.Y_test, list((test_probas / n_members).T))
     return index, fold.seed, valid_score, test_score, time.perf_counter() - start
@@ -269,6 +265,16 @@ def main(argv=None):
         for inner in range(n_inner)
     ]
     results = Parallel(n_jobs=args.n_jobs, verbose=0)(jobs)
+    print(f"\n{args.dataset}: {args.splits} splits, device {args.device}\n")
+    print_ranking(candidates, chosen, results, "micro-F1" if scaled else "ROC-AUC")
+
+
+def print_ranking(candidates, chosen, results, metric):
+    """The table of the ``chosen`` candidates, best mean validation score first.
+
+    ``results`` holds ``evaluate``'s tuples, several per candidate (one per
+    split and inner fold).
+    """
     rows = []
     for i in chosen:
         mine = [r for r in results if r[0] == i]
@@ -278,8 +284,6 @@ def main(argv=None):
         rows.append(
             (np.mean(valid), np.std(valid), np.mean(test), np.std(test), seconds, i)
         )
-    metric = "micro-F1" if scaled else "ROC-AUC"
-    print(f"\n{args.dataset}: {args.splits} splits, device {args.device}\n")
     print(f"| # | candidate | validation {metric} | test {metric} | s / fit |")
     print("|---:|---|---:|---:|---:|")
     for vm, vs, tm, ts, seconds, i in sorted(rows, reverse=True):

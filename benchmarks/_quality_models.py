@@ -1,0 +1,336 @@
+"""The quality benchmark's models (1)-(8): each fits on a fold, predicts its test rows.
+
+Each model function takes ``(bench, data, fold, quick)`` (a
+``_protocol.Benchmark``, the loaded ``_data.Data``, a ``_protocol.Fold``,
+and whether the run is ``--quick``) and returns one prediction array per
+task, as the metrics take them (P(label = 1) for a binary task, labels for a
+multiclass one, values for a regression), and a note for the report.
+``MODELS`` maps each model's name to its function; ``models_for`` lists the
+ones that run on a data set. Also here, for the studies under ``studies/``: the
+auxiliary tasks of (7) and ``binary_probabilities``.
+"""
+
+import numpy as np
+import pandas as pd
+from _data import BINARY, MULTICLASS, REGRESSION
+from _protocol import AUXILIARY_MEMBERS, AUXILIARY_NET, AUXILIARY_WEIGHT
+from sklearn.compose import (
+    TransformedTargetRegressor,
+    make_column_selector,
+    make_column_transformer,
+)
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.model_selection import GridSearchCV
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
+
+from sklearn_mtl import MultiTaskNetEstimator, Task
+
+QUICK_EPOCHS = 5  # networks of (1)-(3) in --quick mode
+QUICK_ITERATIONS = 20  # max_iter of (4) and (5), trees of (6), in --quick mode
+FOREST_TREES = 200  # trees of each random forest of (6)
+HEAD_SIZES = ((), (32,))  # the head sizes tried by the grid search of (2)
+AUXILIARY_MAX_MISSING = 0.01  # drop a descriptor missing for more training rows
+
+
+TASK_KIND = {
+    BINARY: "classification",
+    MULTICLASS: "classification",
+    REGRESSION: "regression",
+}
+
+
+def _preprocessor(bench):
+    if not bench.scale:
+        return "passthrough"
+    return make_column_transformer(
+        (
+            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+            make_column_selector(dtype_exclude="number"),
+        ),
+        (StandardScaler(), make_column_selector(dtype_include="number")),
+    )
+
+
+def _network(bench, tasks, seed, quick, net_params):
+    params = dict(net_params, random_state=seed)
+    if quick:
+        params["max_epochs"] = QUICK_EPOCHS
+    estimator = MultiTaskNetEstimator(tasks, **params)
+    return Pipeline([("prep", _preprocessor(bench)), ("net", estimator)])
+
+
+def _tasks(kinds, weights=None, head_sizes=()):
+    weights = np.ones(len(kinds)) if weights is None else weights
+    return [
+        (name, Task(TASK_KIND[kind], weight=float(weight), head_sizes=head_sizes))
+        for (name, kind), weight in zip(kinds.items(), weights, strict=True)
+    ]
+
+
+def _task_predictions(model, X, kinds):
+    """What the metrics take, from a model predicting all tasks at once."""
+    labels = model.predict(X)
+    classifies = any(kind != REGRESSION for kind in kinds.values())
+    probas = iter(model.predict_proba(X) if classifies else [])
+    predictions = []
+    for j, kind in enumerate(kinds.values()):
+        proba = next(probas) if kind != REGRESSION else None
+        predictions.append(proba[:, 1] if kind == BINARY else labels[:, j])
+    return predictions
+
+
+def binary_probabilities(model, X):
+    """P(label = 1) per task, one column each, from a model of binary tasks only."""
+    return np.column_stack([proba[:, 1] for proba in model.predict_proba(X)])
+
+
+def _per_task_predictions(make_model, fold, kinds):
+    """Fit one model per task on its labelled rows; predict every test row."""
+    predictions = []
+    for name, kind in kinds.items():
+        labelled = fold.Y_train[name].notna().to_numpy()
+        y = fold.Y_train[name].to_numpy()[labelled]
+        model = make_model(name, kind).fit(fold.X_train.iloc[labelled], y)
+        if kind == BINARY:
+            predictions.append(model.predict_proba(fold.X_test)[:, 1])
+        else:
+            predictions.append(model.predict(fold.X_test))
+    return predictions
+
+
+def mtl_default(bench, data, fold, quick):
+    model = _network(bench, _tasks(data.kinds), fold.seed, quick, {})
+    model.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
+def mtl_tuned(bench, data, fold, quick):
+    candidates = _grid(bench, data.kinds, fold.Y_train, quick)
+    search = GridSearchCV(
+        _network(bench, _tasks(data.kinds), fold.seed, quick, bench.net),
+        {"net__tasks": [tasks for _, tasks in candidates]},
+        scoring=_main_metric_scorer(bench, data.kinds),
+        cv=fold.inner,
+        error_score="raise",
+    )
+    search.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(search, fold.X_test, data.kinds), candidates[
+        search.best_index_
+    ][0]
+
+
+def _grid(bench, kinds, Y_train, quick):
+    """(description, tasks) candidates for the grid search of (2)."""
+    names = list(kinds)
+    weightings = [("equal weights", np.ones(len(names)))]
+    if bench.weighting == "one at half" and not quick:
+        for j, name in enumerate(names):
+            weights = np.ones(len(names))
+            weights[j] = 0.5
+            weightings.append((f"{name} at 0.5", weights))
+    elif bench.weighting == "by count" and not quick:
+        counts = Y_train.notna().sum().to_numpy()
+        weightings.append(("weights by label count", counts / counts.mean()))
+    return [
+        (f"{label}, heads {head_sizes}", _tasks(kinds, weights, head_sizes))
+        for label, weights in weightings
+        for head_sizes in HEAD_SIZES
+    ]
+
+
+def _main_metric_scorer(bench, kinds):
+    sign = 1 if bench.higher_is_better else -1
+
+    def score(model, X, Y):
+        scores = bench.metrics(Y, _task_predictions(model, X, kinds))
+        return sign * next(iter(scores.values()))
+
+    return score
+
+
+def single_task_nets(bench, data, fold, quick):
+    def make(name, kind):
+        return _network(bench, _tasks({name: kind}), fold.seed, quick, bench.net)
+
+    return _per_task_predictions(make, fold, data.kinds), ""
+
+
+def _default_params(fold, quick):
+    """The parameters of (4) and (5): their defaults, seeded; fewer iterations
+    with ``quick``."""
+    params = {"random_state": fold.seed}
+    if quick:
+        params["max_iter"] = QUICK_ITERATIONS
+    return params
+
+
+def sklearn_mlp(bench, data, fold, quick):
+    params = _default_params(fold, quick)
+    if _natural_multi_output(data):
+        kind = next(iter(data.kinds.values()))
+        model = Pipeline([("prep", _preprocessor(bench)), ("mlp", _mlp(kind, params))])
+        model.fit(fold.X_train, fold.Y_train.to_numpy())
+        if kind == BINARY:
+            return list(model.predict_proba(fold.X_test).T), "multi-output"
+        return list(model.predict(fold.X_test).T), "multi-output"
+
+    def make(name, kind):
+        return Pipeline([("prep", _preprocessor(bench)), ("mlp", _mlp(kind, params))])
+
+    return _per_task_predictions(make, fold, data.kinds), "per task"
+
+
+def _natural_multi_output(data):
+    kinds = set(data.kinds.values())
+    return len(kinds) == 1 and kinds != {MULTICLASS} and not data.Y.isna().any().any()
+
+
+def _mlp(kind, params):
+    if kind == REGRESSION:
+        return TransformedTargetRegressor(
+            MLPRegressor(**params), transformer=StandardScaler()
+        )
+    return MLPClassifier(**params)
+
+
+def _per_task_trees(bench, data, fold, regressor, classifier, params):
+    """One tree ensemble per task: ``regressor`` or ``classifier`` by its kind."""
+
+    def make(name, kind):
+        model = regressor if kind == REGRESSION else classifier
+        return Pipeline([("prep", _preprocessor(bench)), ("trees", model(**params))])
+
+    return _per_task_predictions(make, fold, data.kinds), ""
+
+
+def gradient_boosting(bench, data, fold, quick):
+    params = _default_params(fold, quick)
+    return _per_task_trees(
+        bench,
+        data,
+        fold,
+        HistGradientBoostingRegressor,
+        HistGradientBoostingClassifier,
+        params,
+    )
+
+
+def random_forest(bench, data, fold, quick):
+    params = {
+        "n_estimators": QUICK_ITERATIONS if quick else FOREST_TREES,
+        "random_state": fold.seed,
+    }
+    return _per_task_trees(
+        bench, data, fold, RandomForestRegressor, RandomForestClassifier, params
+    )
+
+
+def mtl_auxiliary(bench, data, fold, quick):
+    predictions, n_auxiliary = _fit_predict_auxiliary(bench, data, fold, quick)
+    return predictions, f"{n_auxiliary} auxiliary tasks"
+
+
+def mtl_auxiliary_ensemble(bench, data, fold, quick):
+    n_members = 2 if quick else AUXILIARY_MEMBERS
+    members = [
+        _fit_predict_auxiliary(bench, data, fold, quick, member)[0]
+        for member in range(n_members)
+    ]
+    # zip(*members): task by task, the members' predictions of that task.
+    return [np.mean(task, axis=0) for task in zip(*members)], f"{n_members} networks"
+
+
+def _fit_predict_auxiliary(bench, data, fold, quick, member=0):
+    """Fit one network of (7) and predict the test rows.
+
+    Returns ``(predictions, number of auxiliary tasks)``. Member ``k`` is
+    seeded with ``fold.seed + 1000 * k``: member 0 is model (7) itself.
+    """
+    tasks, auxiliary = auxiliary_tasks(
+        bench.auxiliary().loc[fold.Y_train.index], AUXILIARY_WEIGHT
+    )
+    net = _network(
+        bench,
+        _tasks(data.kinds) + tasks,
+        fold.seed + 1000 * member,
+        quick,
+        dict(bench.net, **AUXILIARY_NET),
+    )
+    net.fit(fold.X_train, pd.concat([fold.Y_train, auxiliary], axis=1))
+    return _task_predictions(net, fold.X_test, data.kinds), len(tasks)
+
+
+def auxiliary_tasks(table, weight):
+    """The auxiliary tasks of model (7), and their targets, for the training rows.
+
+    Returns ``(tasks, targets)``: one regression ``Task`` of weight ``weight``
+    per column of :func:`auxiliary_targets`, to append to the real tasks.
+    """
+    targets = auxiliary_targets(table)
+    tasks = [(name, Task("regression", weight=weight)) for name in targets.columns]
+    return tasks, targets
+
+
+def auxiliary_targets(table):
+    """Model (7)'s auxiliary targets from a table of the training rows.
+
+    Drops the columns missing too often or constant, and maps each other one
+    to a standard normal distribution by its quantiles (descriptors are
+    skewed, and a squared error on raw molecular weights would drown the
+    rest). Missing values stay missing: those rows don't train that task.
+    """
+    kept = table.loc[:, (table.isna().mean() <= AUXILIARY_MAX_MISSING)]
+    kept = kept.loc[:, kept.nunique() > 1]
+    transformer = QuantileTransformer(
+        n_quantiles=min(1000, len(kept)), output_distribution="normal"
+    )
+    normal = transformer.fit_transform(kept)
+    return pd.DataFrame(normal, index=kept.index, columns=kept.columns).add_prefix(
+        "aux: "
+    )
+
+
+MODELS = {
+    "(1) multi-task net, defaults": mtl_default,
+    "(2) multi-task net, tuned": mtl_tuned,
+    "(3) single-task nets": single_task_nets,
+    "(4) scikit-learn MLP": sklearn_mlp,
+    "(5) HistGradientBoosting": gradient_boosting,
+    "(6) random forest": random_forest,
+    "(7) multi-task net + auxiliary tasks": mtl_auxiliary,
+    "(8) mean of nets of (7)": mtl_auxiliary_ensemble,
+}
+MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
+FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
+
+
+def model_number(name):
+    """The number of the model called ``name``: 5 for "(5) HistGradientBoosting"."""
+    return int(name[1 : name.index(")")])
+
+
+def models_for(bench, numbers=None):
+    """The names of the models (keys of ``MODELS``) run on data set ``bench``.
+
+    (6) runs only where ``bench.random_forest`` is set, (7) and (8) only where
+    ``bench.auxiliary`` is. With ``numbers``, only the models of those
+    numbers (``{7, 8}``: models (7) and (8)).
+    """
+    no_auxiliary = bench.auxiliary is None
+    skipped = {
+        FOREST: not bench.random_forest,
+        AUXILIARY: no_auxiliary,
+        AUXILIARY_ENSEMBLE: no_auxiliary,
+    }
+    return [
+        name
+        for name in MODELS
+        if not skipped.get(name) and (numbers is None or model_number(name) in numbers)
+    ]
