@@ -251,3 +251,15 @@ def test_speed_benchmark_target_layout_holds_codes_then_label_weights(
     np.testing.assert_array_equal(codes[~missing[:, 0], 0], y[~missing[:, 0], 0])
     regression = codes[~missing[:, 2], 2]
     assert abs(regression.mean()) < 1e-5 and abs(regression.std() - 1) < 1e-5
+
+
+def test_special_cases_benchmark_switches_each_one_off():
+    out = run_script(BENCHMARKS / "bench_special_cases.py", "--quick")
+    for variant in (
+        "as it is",
+        "skorch's train/eval switch before every batch",
+        "epoch log formatted when silent",
+        "Adam not fused",
+        "heads not fused",
+    ):
+        assert f"| {variant} |" in out
