@@ -109,16 +109,7 @@ class MultiTaskNet(NeuralNet):
                 yield name, param
 
     def _set_training(self, training=True):
-        # skorch sets the mode before every batch, and module.train() walks
-        # every submodule: a few percent of a small network's step. The
-        # modules are only ever switched as a whole here (a frozen trunk
-        # aside, which stays in evaluation mode), so an unchanged top-level
-        # mode means there is nothing to do.
-        if not all(
-            getattr(getattr(self, f"{name}_"), "training", None) == training
-            for name in self._modules + self._criteria
-        ):
-            super()._set_training(training)
+        super()._set_training(training)
         if training and self.freeze_trunk and self.module_.trunk.training:
             self.module_.trunk.eval()
 

@@ -257,7 +257,6 @@ def test_special_cases_benchmark_switches_each_one_off():
     out = run_script(BENCHMARKS / "bench_special_cases.py", "--quick")
     for variant in (
         "as it is",
-        "skorch's train/eval switch before every batch",
         "epoch log formatted when silent",
         "Adam not fused",
         "heads not fused",
