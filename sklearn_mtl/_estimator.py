@@ -29,6 +29,7 @@ from ._module import ACTIVATIONS
 from ._net import (
     check_resumable,
     check_same_tasks,
+    check_stored_shapes,
     forward,
     initialize_net,
     make_net,
@@ -249,8 +250,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         typical of tabular data, avoids oversubscribing the cores when a
         search runs fits in parallel (``GridSearchCV(n_jobs=...)``), and
         makes results independent of the machine's core count. Raise it for
-        one large network on a many-core machine; None keeps torch's current
-        setting.
+        one large network on a many-core machine (values above the machine's
+        core count use all cores); None keeps torch's current setting.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch shuffling and the
@@ -732,14 +733,16 @@ class MultiTaskNetEstimator(_BaseComposition):
         self._codecs_ = codecs
         self._y_1d_ = y_1d
 
-    def _restore(self, tasks, codecs, n_features, y_1d, seeds, load_state):
+    def _restore(self, tasks, codecs, n_features, y_1d, seeds, shapes, load_state):
         """Rebuild a fitted estimator from stored values (:func:`sklearn_mtl.load`).
 
         The same recipe as :meth:`fit` without training: the spec of the
-        fitted tasks and codecs, a net built and initialized from it, and
-        ``load_state(net)`` to fill in the stored weights and history.
+        fitted tasks and codecs, checked against the ``shapes`` of the stored
+        weights before anything is allocated, a net built and initialized
+        from it, and ``load_state(net)`` to fill in the weights and history.
         """
         spec = self._net_spec(tasks, codecs, n_features, warm=True)
+        check_stored_shapes(spec, shapes)
         net = initialize_net(make_net(spec, seeds), spec, seeds.torch)
         load_state(net)
         self.n_features_in_ = n_features

@@ -11,6 +11,7 @@ prepares a copy of a fitted one for more epochs (``warm_start``),
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import contextmanager
 
 import torch
@@ -35,8 +36,12 @@ FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 def torch_threads(n_threads):
     """Run a block with ``n_threads`` torch CPU threads, then restore the setting.
 
-    ``None`` leaves torch's setting alone.
+    ``None`` leaves torch's setting alone. More threads than the machine has
+    cores are capped at the core count: a number from a model file or a
+    bigger machine must not start thousands of threads.
     """
+    if n_threads is not None:
+        n_threads = min(n_threads, os.cpu_count() or 1)
     previous = torch.get_num_threads()
     if n_threads is None or n_threads == previous:
         yield
@@ -300,6 +305,38 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
             "standardize X (e.g. with StandardScaler)."
         )
     return net._interrupted
+
+
+def check_stored_shapes(spec, shapes):
+    """Raise unless ``spec``'s network has exactly the tensors of ``shapes``.
+
+    The network is built on PyTorch's ``meta`` device, which allocates no
+    memory: sizes read from an untrusted file (layer widths, the number of
+    features or classes, an activation's own parameters) are checked against
+    the tensors actually stored before anything of their size exists.
+
+    Parameters
+    ----------
+    spec : NetSpec
+    shapes : dict of str to tuple of int
+        The stored ``state_dict`` shapes of the module.
+    """
+    try:
+        with torch.device("meta"):
+            module = MultiTaskNetwork(**spec.module.kwargs())
+    except Exception as exc:  # noqa: BLE001 - any failure to build is invalid
+        raise ValueError(
+            f"The model file is invalid: its network cannot be built ({exc})."
+        ) from None
+    expected = {key: tuple(value.shape) for key, value in module.state_dict().items()}
+    if expected != shapes:
+        differ = sorted(set(expected).symmetric_difference(shapes)) or [
+            key for key in expected if expected[key] != shapes[key]
+        ]
+        raise ValueError(
+            "The model file is invalid: its weights do not fit the network it "
+            f"describes (they differ at {differ[:3]})."
+        )
 
 
 def forward(net, X, num_threads):

@@ -38,6 +38,18 @@ _TORCH_NAMESPACES = {
     "activation": (torch.nn, torch.nn.Module),
     "optimizer": (torch.optim, torch.optim.Optimizer),
 }
+# ... and the module it must be defined in: a file may name an activation
+# function, not any torch.nn module (a Transformer is a torch.nn.Module too),
+# and a concrete optimizer.
+_TORCH_MODULES = {
+    "activation": "torch.nn.modules.activation",
+    "optimizer": "torch.optim.",
+}
+_NOT_BUILDABLE = {
+    torch.nn.Module,
+    torch.nn.MultiheadAttention,
+    torch.optim.Optimizer,
+}
 
 
 def _import_safetensors(caller):
@@ -324,7 +336,9 @@ def _resolve_torch_class(name, value):
         attr.isidentifier()
         and not attr.startswith("_")
         and isinstance(cls, type)
-        and issubclass(cls, base),
+        and issubclass(cls, base)
+        and cls.__module__.startswith(_TORCH_MODULES[name])
+        and cls not in _NOT_BUILDABLE,
         f"{name} must be a {base.__name__} class of {namespace.__name__}, got "
         f"{qualname!r}",
     )
@@ -598,9 +612,14 @@ def load(
         net.task_weights_ = np.array(weights, dtype=np.float64)
         net.gradient_cosine_ = cosine
 
+    shapes = {
+        name.partition(".")[2]: tuple(tensor.shape)
+        for name, tensor in tensors.items()
+        if name.startswith("module.")
+    }
     try:
         est._restore(tasks, codecs, n_features, bool(document.get("y_1d")),
-                     Seeds(*seeds), load_state)  # fmt: skip
+                     Seeds(*seeds), shapes, load_state)  # fmt: skip
     except (TypeError, ValueError) as exc:
         message = str(exc)
         if message.startswith("The model file is invalid"):
@@ -624,6 +643,10 @@ def _load_tensors(net, tensors, optimizer_state):
         _expect(
             prefix in groups and key,
             f"it holds a tensor {name!r} that is neither weights nor optimizer state",
+        )
+        _expect(
+            not tensor.is_floating_point() or bool(torch.isfinite(tensor).all()),
+            f"its tensor {name!r} holds NaN or infinite values",
         )
         groups[prefix][key if prefix != "optimizer" else name] = tensor
     for prefix in ("module", "criterion"):

@@ -365,3 +365,76 @@ def test_clear_error_without_safetensors(saved, monkeypatch):
         sklearn_mtl.save(est, path)
     with pytest.raises(ImportError, match="requires safetensors"):
         sklearn_mtl.load(path)
+
+
+# -- a small tampered file cannot exhaust memory or load a broken model --------
+
+
+def _peak_rss_mib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # 32768 x 32768 float32 layers: 4 GiB each, had load allocated them
+        lambda doc: doc["params"].update(trunk_sizes=[32768, 32768]),
+        lambda doc: doc.update(n_features_in_=10**8, feature_names_in_=None),
+        lambda doc: doc["tasks_"][2][1].update(head_sizes=[10**6]),
+        lambda doc: doc["codecs"][0].update(classes=[f"c{i}" for i in range(10**5)]),
+        lambda doc: (
+            doc["params"].update(group_sizes=[10**6]),
+            doc["tasks_"][0][1].update(group="g"),
+        ),
+    ],
+    ids=["trunk", "features", "head", "classes", "towers"],
+)
+def test_sizes_in_the_json_are_checked_against_the_stored_tensors(saved, edit):
+    _, path, _ = saved
+    rewrite(path, edit)
+    before = _peak_rss_mib()
+    with pytest.raises(ValueError, match="The model file is invalid"):
+        sklearn_mtl.load(path)
+    assert _peak_rss_mib() - before < 512
+
+
+@pytest.mark.parametrize(
+    "qualname", ["torch.nn.Transformer", "torch.nn.Module", "torch.optim.Optimizer"]
+)
+def test_only_activation_functions_and_concrete_optimizers_are_built(saved, qualname):
+    _, path, _ = saved
+    field = "optimizer" if "optim" in qualname else "activation"
+    rewrite(path, lambda doc: doc["params"].update({field: {"torch_class": qualname}}))
+    with pytest.raises(ValueError, match=f"{field} must be a .* class of torch"):
+        sklearn_mtl.load(path)
+
+
+def test_an_activation_with_weights_must_come_with_them(saved):
+    # PReLU is an activation function with a parameter the file does not hold.
+    _, path, _ = saved
+    rewrite(
+        path,
+        lambda doc: doc["params"].update(activation={"torch_class": "torch.nn.PReLU"}),
+    )
+    with pytest.raises(ValueError, match="weights do not fit the network"):
+        sklearn_mtl.load(path)
+
+
+def test_non_finite_weights_are_rejected(saved):
+    _, path, _ = saved
+    metadata, tensors = read_metadata(path)
+    tensors["module.trunk.0.weight"][0, 0] = float("nan")
+    save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ValueError, match="holds NaN or infinite values"):
+        sklearn_mtl.load(path)
+
+
+def test_absurd_thread_count_from_a_file_is_capped(saved):
+    est, path, X = saved
+    rewrite(path, lambda doc: doc["params"].update(num_threads=100_000))
+    loaded = sklearn_mtl.load(path)
+    previous = torch.get_num_threads()
+    assert_array_equal(loaded.predict(X), est.predict(X))
+    assert torch.get_num_threads() == previous
