@@ -129,9 +129,37 @@ def _encode_params(est):
 def _encode_tasks(tasks):
     encoded = []
     for name, task in tasks:
-        params = task.get_params(deep=False).items()
-        encoded.append([name, {k: _encode_value(v, f"{name}__{k}") for k, v in params}])
+        params = {}
+        for key, value in task.get_params(deep=False).items():
+            if key == "class_weight" and isinstance(value, dict):
+                # JSON keys are strings: keep each label's type as a pair
+                params[key] = {
+                    "pairs": [
+                        [_plain(label, f"{name}__class_weight"), float(weight)]
+                        for label, weight in value.items()
+                    ]
+                }
+            else:
+                params[key] = _encode_value(value, f"{name}__{key}")
+        encoded.append([name, params])
     return encoded
+
+
+def _decode_class_weight(value, what):
+    pairs = value.get("pairs")
+    _expect(
+        isinstance(pairs, list)
+        and all(
+            isinstance(pair, list)
+            and len(pair) == 2
+            and isinstance(pair[0], (bool, int, float, str))
+            and isinstance(pair[1], (int, float))
+            and not isinstance(pair[1], bool)
+            for pair in pairs
+        ),
+        f"{what} must be a list of [label, weight] pairs",
+    )
+    return {label: weight for label, weight in pairs}
 
 
 def _encode_history(history):
@@ -345,7 +373,7 @@ def _resolve_torch_class(name, value):
     return cls
 
 
-def _decode_tasks(tasks, what):
+def _decode_tasks(tasks, what, named_by_user=True):
     _expect(isinstance(tasks, list) and tasks, f"{what} must be a non-empty list")
     decoded = []
     for item in tasks:
@@ -357,15 +385,25 @@ def _decode_tasks(tasks, what):
             f"each of {what} must be a [name, parameters] pair",
         )
         name, params = item
-        params = {k: _decode_value(v, f"{name}__{k}") for k, v in params.items()}
+        params = {
+            k: (
+                _decode_class_weight(v, f"{name}__{k}")
+                if k == "class_weight" and isinstance(v, dict)
+                else _decode_value(v, f"{name}__{k}")
+            )
+            for k, v in params.items()
+        }
         try:
             decoded.append((name, Task(**params)))
         except TypeError as exc:
             raise ValueError(
                 f"The model file is invalid: task {name!r}: {exc}."
             ) from None
+    # Tasks named after y's columns (tasks=None) follow fit's rules for such
+    # names: unique, but free to look like a parameter or hold "__".
+    reserved = MultiTaskNetEstimator().get_params(deep=False) if named_by_user else ()
     try:
-        return check_task_list(decoded, MultiTaskNetEstimator().get_params(deep=False))
+        return check_task_list(decoded, reserved, check_names=named_by_user)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"The model file is invalid: {exc}") from None
 
@@ -549,7 +587,9 @@ def load(
     """
     document, tensors = _read_file(path)
     est = _decode_params(document.get("params"), device)
-    tasks = _decode_tasks(document.get("tasks_"), "tasks_")
+    tasks = _decode_tasks(
+        document.get("tasks_"), "tasks_", named_by_user=est.tasks is not None
+    )
     _expect(
         all(task.kind in ("classification", "regression") for _, task in tasks),
         "each fitted task must be a classification or a regression task",

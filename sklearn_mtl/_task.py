@@ -139,7 +139,7 @@ def check_layer_sizes(sizes, name):
     return tuple(int(s) for s in sizes)
 
 
-def check_task_list(tasks, reserved_names):
+def check_task_list(tasks, reserved_names, check_names=True):
     """Validate a user's ``tasks`` parameter.
 
     Parameters
@@ -149,6 +149,9 @@ def check_task_list(tasks, reserved_names):
     reserved_names : iterable of str
         The estimator's own parameter names, which task names must not shadow
         (``set_params`` could not tell them apart).
+    check_names : bool, default=True
+        Whether to apply the rules for names that route parameters (no
+        ``__``, non-empty); False for tasks named after ``y``'s columns.
 
     Returns
     -------
@@ -181,7 +184,7 @@ def check_task_list(tasks, reserved_names):
     if duplicated:
         raise ValueError(f"Task names must be unique; duplicated: {duplicated}.")
     with_dunder = [name for name in names if "__" in name or not name]
-    if with_dunder:
+    if with_dunder and check_names:
         raise ValueError(
             "Task names must be non-empty and must not contain '__' (it separates "
             f"a task's name from its parameters in set_params); got {with_dunder}."

@@ -438,3 +438,36 @@ def test_absurd_thread_count_from_a_file_is_capped(saved):
     previous = torch.get_num_threads()
     assert_array_equal(loaded.predict(X), est.predict(X))
     assert torch.get_num_threads() == previous
+
+
+# -- whatever save writes, load reads ----------------------------------------------
+
+
+def test_columns_named_like_parameters_round_trip(tmp_path):
+    # tasks=None names the tasks after y's columns, which may look like a
+    # parameter, hold "__" or be empty: save used to write files load refused.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    Y = pd.DataFrame({"lr": X[:, 0], "a__b": X[:, 1] > 0, "": X[:, 2]})
+    est = MultiTaskNetEstimator(trunk_sizes=(4,), max_epochs=2, random_state=0)
+    est.fit(X, Y)
+    sklearn_mtl.save(est, tmp_path / "model.safetensors")
+    loaded = sklearn_mtl.load(tmp_path / "model.safetensors")
+    assert loaded.task_names_ == ["lr", "a__b", ""]
+    assert_same_predictions(est, loaded, X)
+
+
+def test_class_weight_keyed_by_float_labels_round_trips(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(float)
+    est = MultiTaskNetEstimator(
+        tasks=[("t", Task("classification", class_weight={0.0: 1, 1.0: 3}))],
+        trunk_sizes=(4,),
+        max_epochs=2,
+        random_state=0,
+    ).fit(X, y)
+    sklearn_mtl.save(est, tmp_path / "model.safetensors")
+    loaded = sklearn_mtl.load(tmp_path / "model.safetensors")
+    assert loaded.tasks[0][1].class_weight == {0.0: 1, 1.0: 3}
+    assert_same_predictions(est, loaded, X)
