@@ -11,6 +11,7 @@ into the one training matrix of :mod:`sklearn_mtl._layout`.
 """
 
 import sys
+from decimal import Decimal
 from numbers import Real
 
 import numpy as np
@@ -49,6 +50,12 @@ def split_columns(y):
     """
     if _is_dataframe(y):
         names = [str(c) for c in y.columns]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(
+                f"y has duplicate column names {duplicated}; each task needs a "
+                "column of its own name. Rename or drop the duplicates."
+            )
         return [y.iloc[:, j] for j in range(y.shape[1])], names, False
     if _is_series(y):
         names = None if y.name is None else [str(y.name)]
@@ -58,6 +65,10 @@ def split_columns(y):
             "y must be dense; got a sparse matrix. Convert it with y.toarray()."
         )
     arr = np.asarray(y)
+    if not isinstance(y, np.ndarray) and arr.dtype.kind in "US":
+        # A list mixing strings with numbers or NaN: NumPy would turn every
+        # value into a string ('nan', '1.3'); keep each value as it was given.
+        arr = np.asarray(y, dtype=object)
     if arr.ndim == 1:
         return [arr], None, True
     if arr.ndim != 2:
@@ -157,11 +168,15 @@ def labelled_values(column):
         values = column[~missing]
         is_categorical = False
     if values.dtype.kind == "O" and len(values):
+        # Decimal is what pandas.read_sql gives for NUMERIC columns.
         is_number = [
-            isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) for v in values
+            isinstance(v, (Real, Decimal)) and not isinstance(v, (bool, np.bool_))
+            for v in values
         ]
         is_bool = [isinstance(v, (bool, np.bool_)) for v in values]
-        if all(is_number) or all(is_bool):
+        if all(is_number) and any(isinstance(v, Decimal) for v in values):
+            values = np.asarray([float(v) for v in values])
+        elif all(is_number) or all(is_bool):
             values = np.asarray(values.tolist())
     return values, missing, is_categorical
 

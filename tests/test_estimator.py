@@ -369,3 +369,33 @@ def test_regression_labels_near_the_float64_limit():
     pred = est.predict(X)
     assert np.all(np.isfinite(pred))
     assert np.corrcoef(pred / 1e160, y / 1e160)[0, 1] > 0.9
+
+
+def test_labels_are_read_the_way_users_mean_them():
+    # A Python list keeps each value as given (NumPy would make 'nan' a class
+    # and 1.3 a string), Decimal is a number, as pandas.read_sql returns it.
+    from decimal import Decimal
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 2))
+    rows = [
+        ["yes" if a > 0 else "no", float(b) if i % 5 else np.nan]
+        for i, (a, b) in enumerate(X)
+    ]
+    est = MultiTaskNetEstimator(trunk_sizes=(4,), max_epochs=2, random_state=0)
+    est.fit(X, rows)
+    assert [task.kind for _, task in est.tasks_] == ["classification", "regression"]
+    assert list(est.classes_[0]) == ["no", "yes"]
+    labels = [np.nan if i % 4 == 0 else r for i, (r, _) in enumerate(rows)]
+    est.fit(X, labels)  # a 1-D list of strings with gaps: NaN is missing
+    assert list(est.classes_[0]) == ["no", "yes"]
+    decimals = [Decimal(str(round(v, 3))) for v in X[:, 1]]
+    est.set_params(tasks=[("value", Task("regression"))]).fit(X, decimals)
+    assert est.tasks_[0][1].kind == "regression"
+
+
+def test_duplicate_target_column_names_are_an_error():
+    X = np.zeros((4, 2))
+    Y = pd.DataFrame([[1.0, 2.0]] * 4, columns=["a", "a"])
+    with pytest.raises(ValueError, match="duplicate column names \\['a'\\]"):
+        MultiTaskNetEstimator(max_epochs=1).fit(X, Y)
