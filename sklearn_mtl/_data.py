@@ -11,6 +11,8 @@ import math
 import numpy as np
 import torch
 
+from ._layout import unpack
+
 
 class TensorDataset(torch.utils.data.Dataset):
     """Rows ``indices`` of the tensors ``X`` and ``y``, without copying them.
@@ -88,11 +90,15 @@ class HoldoutSplit:
         Share of rows held out for validation (rounded up, at least one row).
     seed : int
         Seed of the random partition.
+    task_names : sequence of str, default=()
+        The tasks, in the order of the targets' columns, for the error raised
+        when a task keeps no label to train on.
     """
 
-    def __init__(self, fraction, seed):
+    def __init__(self, fraction, seed, task_names=()):
         self.fraction = fraction
         self.seed = seed
+        self.task_names = task_names
 
     def __call__(self, dataset, y=None, **fit_params):
         n = len(dataset)
@@ -100,7 +106,33 @@ class HoldoutSplit:
         order = np.random.default_rng(self.seed).permutation(n)
         order = torch.from_numpy(order).to(dataset.X.device)
         train, valid = order[n_valid:], order[:n_valid]
+        self._check_training_part(dataset, train, n)
         return (
             TensorDataset(dataset.X, dataset.y, train),
             TensorDataset(dataset.X, dataset.y, valid),
         )
+
+    def _check_training_part(self, dataset, train, n):
+        """Raise rather than train on nothing, or leave a head without labels."""
+        if not len(train):
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction={self.fraction} "
+                f"of the {n} rows, which leaves none to train on. Lower "
+                "validation_fraction, or set early_stopping=False."
+            )
+        n_tasks = dataset.y.shape[1] // 2
+        _, weights = unpack(dataset.y.index_select(0, train), n_tasks)
+        unlabelled = (weights.sum(dim=0) == 0).nonzero().flatten().tolist()
+        if unlabelled:
+            names = (
+                [self.task_names[j] for j in unlabelled]
+                if self.task_names
+                else unlabelled
+            )
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction={self.fraction} "
+                f"of the rows, and every label of task(s) {names} fell in the "
+                "held-out part: their heads would never be trained. Lower "
+                "validation_fraction, give these tasks more labels, or set "
+                "early_stopping=False."
+            )

@@ -143,7 +143,9 @@ def make_net(spec, seeds):
     callbacks, sink = _callbacks(spec)
     train_split = None
     if spec.validation_fraction is not None:
-        train_split = HoldoutSplit(spec.validation_fraction, seeds.split)
+        train_split = HoldoutSplit(
+            spec.validation_fraction, seeds.split, spec.task_names
+        )
     return MultiTaskNet(
         module=MultiTaskNetwork,
         **{f"module__{key}": value for key, value in spec.module.kwargs().items()},

@@ -271,3 +271,22 @@ def test_group_named_like_a_module_attribute():
     tasks = [(name, Task(task.kind, group="type")) for name, task in TASKS]
     est = fit(tasks=tasks)
     assert est.predict(X).shape == (len(X), len(TASKS))
+
+
+def test_early_stopping_that_leaves_nothing_to_train_on():
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        fit(early_stopping=True, validation_fraction=0.999)
+
+
+def test_early_stopping_that_holds_out_every_label_of_a_task():
+    # age is labelled in 2 rows only; a large held-out part takes both.
+    y = Y.assign(age=np.where(np.arange(len(Y)) < 2, Y["age"], np.nan))
+    for seed in range(20):
+        try:
+            fit(y=y, early_stopping=True, validation_fraction=0.9, random_state=seed)
+        except ValueError as exc:
+            assert "every label of task(s) ['age'] fell in the held-out part" in str(
+                exc
+            )
+            return
+    pytest.fail("no seed held out both labels of 'age'")
