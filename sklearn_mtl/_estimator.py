@@ -662,12 +662,19 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     def _device(self):
         try:
-            return torch.device(self.device)
+            device = torch.device(self.device)
         except (RuntimeError, TypeError) as exc:
             raise ValueError(
                 f"device={self.device!r} is not a device torch knows ({exc}). Use "
                 "'cpu', 'cuda' or 'cuda:<index>'."
             ) from None
+        if device.type not in ("cpu", "cuda", "mps", "xpu"):
+            raise ValueError(
+                f"device={self.device!r} cannot train or predict: it holds no data "
+                "(or is not an accelerator torch runs networks on). Use 'cpu', "
+                "'cuda' or 'cuda:<index>'."
+            )
+        return device
 
     def _trunk_source(self, module):
         """What ``init_trunk_from`` offers, checked against ``module`` and ``X``."""

@@ -189,6 +189,7 @@ def check_task_list(tasks, reserved_names, check_names=True):
             "Task names must be non-empty and must not contain '__' (it separates "
             f"a task's name from its parameters in set_params); got {with_dunder}."
         )
+    check_history_names(names)
     clashing = sorted(set(names).intersection(reserved_names))
     if clashing:
         raise ValueError(
@@ -215,6 +216,22 @@ def check_task_list(tasks, reserved_names, check_names=True):
     return list(tasks)
 
 
+# skorch's own per-epoch entries that a task's "train_loss_<name>" and
+# "valid_loss_<name>" would overwrite.
+_SKORCH_HISTORY_SUFFIXES = ("best",)
+
+
+def check_history_names(names):
+    """Raise if a task's history entries would collide with skorch's own."""
+    clashing = sorted(set(names).intersection(_SKORCH_HISTORY_SUFFIXES))
+    if clashing:
+        raise ValueError(
+            f"Task names {clashing} collide with skorch's history entries "
+            "train_loss_best and valid_loss_best, which would overwrite the "
+            "tasks' losses. Rename these tasks (or the columns of y)."
+        )
+
+
 def _is_weight(value):
     return (
         isinstance(value, Real)
@@ -233,6 +250,7 @@ def default_tasks(columns, column_names):
         raise ValueError(
             f"The columns of y must have unique names to name the tasks, got {names}."
         )
+    check_history_names(names)
     return [(name, Task()) for name in names]
 
 

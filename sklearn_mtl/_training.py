@@ -352,3 +352,9 @@ class StopEarly(EarlyStopping):
         except KeyboardInterrupt:
             net._stopped_early = True
             raise
+
+    def on_train_end(self, net, **kwargs):
+        # Interrupted before any epoch finished: no best epoch to restore
+        # (skorch's own callback would index the empty history).
+        if net.history:
+            super().on_train_end(net, **kwargs)

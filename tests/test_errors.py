@@ -290,3 +290,15 @@ def test_early_stopping_that_holds_out_every_label_of_a_task():
             )
             return
     pytest.fail("no seed held out both labels of 'age'")
+
+
+def test_task_named_like_a_skorch_history_flag():
+    with pytest.raises(ValueError, match="collide with skorch's history entries"):
+        fit(tasks=[("best", Task("classification")), ("age", Task("regression"))])
+    with pytest.raises(ValueError, match="collide with skorch's history entries"):
+        MultiTaskNetEstimator(max_epochs=1).fit(X, Y.rename(columns={"age": "best"}))
+
+
+def test_device_without_data_names_the_parameter():
+    with pytest.raises(ValueError, match="device='meta' cannot train or predict"):
+        fit(device="meta")

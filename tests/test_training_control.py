@@ -187,3 +187,11 @@ def test_training_batches_run_in_train_mode_and_validation_in_eval_mode(
     ModeRecordingTrunk.modes = []
     est.predict(X)
     assert set(ModeRecordingTrunk.modes) == {(False, False)}
+
+
+def test_interrupt_in_the_first_epoch_with_early_stopping_propagates(census):
+    X, Y = census
+    est = make_estimator(early_stopping=True, callbacks=[InterruptAt(1)])
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(X, Y[["income", "age"]])
+    assert not hasattr(est, "net_")
