@@ -817,15 +817,16 @@ class MultiTaskNetEstimator(_BaseComposition):
 
         return pd, getattr(X, "index", None)
 
-    def _outputs(self, X):
-        """Raw network outputs, one (n_samples, n_outputs) array per task."""
+    def _outputs(self, X, decoders):
+        """Per task, its network outputs on ``X`` through ``decoders``."""
         check_is_fitted(self)
-        return forward(self.net_, self._validate_X(X, reset=False), self.num_threads)
+        X = self._validate_X(X, reset=False)
+        return forward(self.net_, X, self.num_threads, decoders)
 
     def _predict_columns(self, X):
         """Per-task predictions in each task's own label space and dtype."""
-        outputs = self._outputs(X)
-        return [codec.decode(out) for codec, out in zip(self._codecs_, outputs)]
+        check_is_fitted(self)
+        return self._outputs(X, [codec.decode for codec in self._codecs_])
 
     def predict(self, X: ArrayLike) -> Any:
         """Predict every task: class labels or values in the task's own units.
@@ -870,12 +871,9 @@ class MultiTaskNetEstimator(_BaseComposition):
             a 1-D ``y`` (a single task), the array itself, as for a
             single-output classifier.
         """
-        outputs = self._outputs(X)
-        probas = [
-            codec.proba(out)
-            for codec, out in zip(self._codecs_, outputs)
-            if codec.proba is not None
-        ]
+        check_is_fitted(self)
+        outputs = self._outputs(X, [codec.proba for codec in self._codecs_])
+        probas = [proba for proba in outputs if proba is not None]
         pandas = self._pandas_output(X)
         if pandas is not None:
             pd, index = pandas

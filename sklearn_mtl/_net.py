@@ -14,6 +14,7 @@ import copy
 import os
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from skorch.callbacks import ProgressBar
 
@@ -341,15 +342,37 @@ def check_stored_shapes(spec, shapes):
         )
 
 
-def forward(net, X, num_threads):
-    """Raw network outputs on ``X``, one (n_samples, n_outputs) array per task."""
+def forward(net, X, num_threads, decoders):
+    """The network's outputs on ``X``, each task's decoded batch by batch.
+
+    Parameters
+    ----------
+    net : MultiTaskNet
+    X : ndarray of shape (n_samples, n_features), float32
+    num_threads : int or None
+    decoders : list of (callable or None)
+        Per task, what turns a batch of its raw outputs (an
+        ``(n_rows, n_outputs)`` array) into the result (labels, values,
+        probabilities); None skips the task. Decoding each batch at once
+        keeps memory at the size of the results, not of every logit.
+
+    Returns
+    -------
+    results : list of (ndarray or None)
+        Per task, its decoded outputs for all rows (None where skipped).
+    """
     module, device = net.module_, net.device
     if module.training:  # eval() walks every submodule: skip it when possible
         module.eval()
     X = torch.from_numpy(X)
-    outputs = []
+    batches = [[] for _ in decoders]
     with torch.inference_mode(), torch_threads(num_threads):
         for start in range(0, len(X), PREDICT_BATCH_SIZE):
-            batch = X[start : start + PREDICT_BATCH_SIZE].to(device)
-            outputs.append([out.cpu() for out in module(batch)])
-    return [torch.cat(task).numpy() for task in zip(*outputs)]
+            outputs = module(X[start : start + PREDICT_BATCH_SIZE].to(device))
+            for task, decode, out in zip(batches, decoders, outputs):
+                if decode is not None:
+                    task.append(decode(out.cpu().numpy()))
+    return [
+        np.concatenate(task) if decode is not None else None
+        for task, decode in zip(batches, decoders)
+    ]

@@ -399,3 +399,26 @@ def test_duplicate_target_column_names_are_an_error():
     Y = pd.DataFrame([[1.0, 2.0]] * 4, columns=["a", "a"])
     with pytest.raises(ValueError, match="duplicate column names \\['a'\\]"):
         MultiTaskNetEstimator(max_epochs=1).fit(X, Y)
+
+
+def test_predict_decodes_batch_by_batch(census, monkeypatch):
+    # Predicting many rows of a many-class task must not hold every logit:
+    # each batch is decoded to labels (or probabilities) as it comes.
+    from sklearn_mtl import _codecs, _net
+
+    X, Y = census
+    est = make_estimator(max_epochs=1).fit(X, Y)
+    expected, expected_proba = est.predict(X), est.predict_proba(X)
+    monkeypatch.setattr(_net, "PREDICT_BATCH_SIZE", 50)
+    seen = []
+    decode = _codecs.ClassCodec.decode
+
+    def recording_decode(self, logits):
+        seen.append(len(logits))
+        return decode(self, logits)
+
+    monkeypatch.setattr(_codecs.ClassCodec, "decode", recording_decode)
+    assert_array_equal(est.predict(X), expected)
+    assert max(seen) == 50 and sum(seen) == 2 * len(X)  # two class tasks
+    for proba, proba_before in zip(est.predict_proba(X), expected_proba):
+        assert_allclose(proba, proba_before)
