@@ -30,6 +30,7 @@ from ._net import (
     check_resumable,
     check_same_tasks,
     check_stored_shapes,
+    fit_generator,
     forward,
     initialize_net,
     make_net,
@@ -750,7 +751,9 @@ class MultiTaskNetEstimator(_BaseComposition):
         """
         spec = self._net_spec(tasks, codecs, n_features, warm=True)
         check_stored_shapes(spec, shapes)
-        net = initialize_net(make_net(spec, seeds), spec, seeds.torch)
+        net = initialize_net(
+            make_net(spec, seeds), spec, fit_generator(seeds.torch, spec.device)
+        )
         load_state(net)
         self.n_features_in_ = n_features
         self._store_fit(net, spec, tasks, codecs, y_1d)

@@ -7,6 +7,7 @@ architecture is one more class here, built from the fields of
 """
 
 import inspect
+import math
 
 import torch
 from torch import nn
@@ -20,6 +21,50 @@ ACTIVATIONS = {
 }
 
 
+class FitDropout(nn.Dropout):
+    """Dropout drawing its masks from a generator owned by the fit.
+
+    :class:`torch.nn.Dropout` draws from torch's global generator, which
+    fits running at once in threads would share: their results would depend
+    on the interleaving. The fit sets ``generator`` for its training
+    (:func:`set_generator`) and clears it afterwards, so the module pickles;
+    without one it behaves exactly like :class:`torch.nn.Dropout`.
+    """
+
+    generator = None
+
+    def forward(self, X):
+        if not self.training or not self.p or self.generator is None:
+            return super().forward(X)
+        keep = torch.empty_like(X).bernoulli_(1 - self.p, generator=self.generator)
+        return X * keep / (1 - self.p)
+
+
+def set_generator(module, generator):
+    """Give every :class:`FitDropout` of ``module`` the fit's ``generator``."""
+    for submodule in module.modules():
+        if isinstance(submodule, FitDropout):
+            submodule.generator = generator
+
+
+def reset_linear_layers(module, generator, skip=None):
+    """Re-draw every ``nn.Linear`` of ``module`` from ``generator``.
+
+    The same distributions as :meth:`torch.nn.Linear.reset_parameters`
+    (Kaiming-uniform weights, biases uniform in ``±1/sqrt(fan_in)``), but
+    from the fit's own generator instead of torch's global one. Layers
+    inside ``skip`` (a user's trunk, which initializes itself) are left as
+    they are.
+    """
+    skipped = set() if skip is None else {id(m) for m in skip.modules()}
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear) and id(layer) not in skipped:
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+            if layer.bias is not None:
+                bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
 def _make_mlp(n_in, sizes, activation, dropout):
     """Stack Linear → activation (→ dropout) blocks; return it and its width."""
     make_activation = ACTIVATIONS.get(activation, activation)
@@ -27,7 +72,7 @@ def _make_mlp(n_in, sizes, activation, dropout):
     for size in sizes:
         layers += [nn.Linear(n_in, size), make_activation()]
         if dropout:
-            layers.append(nn.Dropout(dropout))
+            layers.append(FitDropout(dropout))
         n_in = size
     return nn.Sequential(*layers), n_in
 
@@ -157,6 +202,7 @@ class MultiTaskNetwork(nn.Module):
         fuse_heads=True,
     ):
         super().__init__()
+        self.custom_trunk = trunk is not None
         if trunk is None:
             self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
         else:

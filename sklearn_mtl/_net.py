@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from skorch.callbacks import ProgressBar
 
 from ._data import HoldoutSplit, TensorBatchIterator, TensorDataset
-from ._module import MultiTaskNetwork
+from ._module import MultiTaskNetwork, reset_linear_layers, set_generator
 from ._training import MultiTaskNet, StopEarly
 from ._transfer import copy_trunk
 from ._weighting import CRITERIA
@@ -54,20 +55,20 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
-@contextmanager
-def fit_random_state(seed, device):
-    """Seed the generators a fit on ``device`` draws from, inside a fork.
+# torch's global generator is shared by every thread; the one thing that
+# still draws from it, building the network (a user's trunk initializes
+# itself that way), holds this lock around its seeded fork.
+_GLOBAL_RNG_LOCK = threading.Lock()
 
-    The CPU generator (weight initialization) and, for a CUDA device, that
-    device's generator (dropout) are seeded with ``seed``; the caller's
-    random state is restored afterwards. Unlike :func:`torch.manual_seed`,
-    this leaves the other devices' generators alone.
-    """
+
+@contextmanager
+def _seeded_global_rng(seed, device):
+    """Seed torch's generators for ``device`` inside a fork, one fit at a time."""
     cuda = device.type == "cuda"
     index = device.index if device.index is not None else None
     if cuda and index is None:
         index = torch.cuda.current_device()
-    with torch.random.fork_rng(devices=[index] if cuda else []):
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[index] if cuda else []):
         torch.default_generator.manual_seed(seed)
         if cuda:
             with torch.cuda.device(index):
@@ -75,6 +76,11 @@ def fit_random_state(seed, device):
         elif device.type != "cpu":
             torch.manual_seed(seed)
         yield
+
+
+def fit_generator(seed, device):
+    """The fit's own torch generator on ``device``, seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 # Log sinks: module-level functions rather than a lambda or a reference to the
@@ -246,20 +252,24 @@ def resume_net(net, spec, seeds):
     return net
 
 
-def initialize_net(net, spec, seed, trunk_source=None):
-    """Initialize ``net``'s module, criterion and optimizer from ``seed``.
+def initialize_net(net, spec, generator, trunk_source=None):
+    """Initialize ``net``'s module, criterion and optimizer from ``generator``.
 
-    A transferred trunk (``trunk_source``) then replaces the random trunk.
+    The package's own layers are drawn from the fit's ``generator``; a
+    user's trunk initializes itself from torch's global generator, seeded
+    from the same generator inside a locked fork. A transferred trunk
+    (``trunk_source``) then replaces the random trunk.
     """
-    with fit_random_state(seed, spec.device):
-        _initialize(net, trunk_source)
-    return net
-
-
-def _initialize(net, trunk_source):
-    net.initialize()
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device="cpu"))
+    with _seeded_global_rng(seed, spec.device):
+        net.initialize()
+    module = net.module_
+    reset_linear_layers(
+        module, generator, module.trunk if module.custom_trunk else None
+    )
     if trunk_source is not None:
-        copy_trunk(trunk_source, net.module_)
+        copy_trunk(trunk_source, module)
+    return net
 
 
 def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
@@ -275,7 +285,10 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
     packed : ndarray of shape (n_samples, 2 * n_tasks), float32
         The targets in the layout of :mod:`sklearn_mtl._layout`.
     seed : int
-        Seeds weight initialization and dropout, in one stream.
+        Seeds the fit's own generator: weight initialization, then dropout,
+        in one stream. Nothing is drawn from torch's global generators
+        (but by a user's trunk), so fits running at once in threads give
+        what they give alone.
     initialize : bool, default=False
         Whether to initialize the net first (see :func:`initialize_net`).
     trunk_source : TrunkSource or None, default=None
@@ -291,13 +304,18 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
         torch.as_tensor(X, device=spec.device),
         torch.as_tensor(packed, device=spec.device),
     )
-    with fit_random_state(seed, spec.device), torch_threads(spec.num_threads):
+    generator = fit_generator(seed, spec.device)
+    with torch_threads(spec.num_threads):
         if initialize:
-            _initialize(net, trunk_source)
-        if spec.schedule == "sequential":
-            net.fit_sequentially(dataset, spec.max_epochs)
-        else:
-            net.partial_fit(dataset, epochs=spec.max_epochs)
+            initialize_net(net, spec, generator, trunk_source)
+        set_generator(net.module_, generator)
+        try:
+            if spec.schedule == "sequential":
+                net.fit_sequentially(dataset, spec.max_epochs)
+            else:
+                net.partial_fit(dataset, epochs=spec.max_epochs)
+        finally:
+            set_generator(net.module_, None)  # a fitted net keeps no generator
     if net._interrupted and not net.history:
         raise KeyboardInterrupt  # interrupted before any epoch finished
     # The epoch's losses were finite, but its last steps may not have been.

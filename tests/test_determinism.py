@@ -128,3 +128,30 @@ def test_parallel_grid_search_matches_sequential(census):
         assert_array_equal(parallel.cv_results_[key], sequential.cv_results_[key])
     assert parallel.best_params_ == sequential.best_params_
     assert_same_predictions(parallel.best_estimator_, sequential.best_estimator_, X)
+
+
+def test_concurrent_fits_in_threads_equal_serial_fits(census):
+    # Fits own their generators (initialization, dropout, shuffling, split):
+    # running at once in threads, as joblib's threading backend or a
+    # multi-threaded Dask worker does, changes nothing.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn_mtl import MultiTaskNetEstimator, Task
+
+    X, Y = census
+    tasks = [("income", Task("classification")), ("age", Task("regression"))]
+    Y = Y[["income", "age"]]
+
+    def fit(seed):
+        est = MultiTaskNetEstimator(
+            tasks=tasks, trunk_sizes=(16,), dropout=0.3, max_epochs=4,
+            early_stopping=True, random_state=seed,
+        )  # fmt: skip
+        return est.fit(X, Y).predict(X)
+
+    seeds = [0, 1, 0, 1]
+    serial = [fit(seed) for seed in seeds]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(fit, seeds))
+    for a, b in zip(serial, concurrent):
+        np.testing.assert_array_equal(a, b)
