@@ -268,8 +268,10 @@ class MultiTaskNetEstimator(_BaseComposition):
     record_gradient_conflict : bool, default=False
         Record, per epoch, the mean cosine similarity between the gradients
         of each pair of tasks on the trunk's parameters, over the batches
-        that label both: ``grad_cosine_<task_a>_<task_b>`` in
-        ``net_.history`` and the matrix ``gradient_cosine_``. Negative
+        that label both: ``net_.history[:, "grad_cosine"]`` holds one
+        (n_tasks, n_tasks) matrix (nested lists, NaN for a pair never
+        labelled together) per epoch, in task order, and
+        ``gradient_cosine_`` the last epoch's. Negative
         values mean the tasks pull the shared layers in opposite
         directions. Costs one backward pass per task.
 

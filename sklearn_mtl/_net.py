@@ -175,12 +175,16 @@ def make_net(spec, seeds):
         train_split=train_split,
         callbacks=callbacks,
         callbacks__print_log__sink=sink,
-        # constant under the fixed weighting: not worth a column of the log
-        callbacks__print_log__keys_ignored=(
-            [f"weight_{name}" for name in spec.task_names]
-            if spec.loss.weighting == "fixed" and spec.schedule == "joint"
-            else None
-        ),
+        # constant under the fixed weighting: not worth a column of the log;
+        # a matrix does not fit in one either
+        callbacks__print_log__keys_ignored=[
+            "grad_cosine",
+            *(
+                [f"weight_{name}" for name in spec.task_names]
+                if spec.loss.weighting == "fixed" and spec.schedule == "joint"
+                else []
+            ),
+        ],
         device=spec.device,
         verbose=spec.verbose,
         task_names=list(spec.task_names),

@@ -62,7 +62,7 @@ class MultiTaskNet(NeuralNet):
         Names of the tasks, in the order of the module's outputs.
     record_gradient_conflict : bool, default=False
         Record, per epoch, the mean cosine similarity between each pair of
-        tasks' trunk gradients (``grad_cosine_<a>_<b>``).
+        tasks' trunk gradients (``grad_cosine``, a matrix in task order).
     freeze_trunk : bool, default=False
         Keep the module's ``trunk`` fixed: its parameters are not trained
         (``requires_grad`` off, left out of the optimizer) and it runs in
@@ -282,11 +282,9 @@ class MultiTaskNet(NeuralNet):
             mean[self._cosine_count == 0] = math.nan
             mean.fill_diagonal_(1.0)
             self.gradient_cosine_ = mean.numpy()
-            for i, a in enumerate(self.task_names):
-                for j in range(i + 1, len(self.task_names)):
-                    self.history.record(
-                        f"grad_cosine_{a}_{self.task_names[j]}", float(mean[i, j])
-                    )
+            # One matrix per epoch: keys built from two task names would be
+            # ambiguous when names contain "_" ("a_b" & "c" against "a" & "b_c").
+            self.history.record("grad_cosine", mean.tolist())
         if train_means is not None:
             self.criterion_.end_epoch(train_means)
         # The totals live on the training device; a fitted net must not keep

@@ -156,7 +156,8 @@ def test_mgda_step_applies_the_min_norm_combination_to_the_trunk():
 def test_recorded_gradient_cosine_is_that_of_the_trunk_gradients():
     est, grads, applied = conflicting_step(record_gradient_conflict=True)
     cosine = float(grads[0] @ grads[1] / (grads[0].norm() * grads[1].norm()))
-    assert est.net_.history[-1, "grad_cosine_a_b"] == pytest.approx(cosine, rel=1e-4)
+    recorded = est.net_.history[-1, "grad_cosine"][0][1]
+    assert recorded == pytest.approx(cosine, rel=1e-4)
     assert cosine < 0
     assert_allclose(applied, grads.sum(dim=0), rtol=1e-4, atol=1e-6)  # fixed sum
 
@@ -382,17 +383,27 @@ def test_gradient_conflict_is_recorded_per_epoch(census):
     X, Y = census
     est = make_estimator(max_epochs=2, record_gradient_conflict=True).fit(X, Y)
     history = est.net_.history
-    for key in (
-        "grad_cosine_income_married",
-        "grad_cosine_income_age",
-        "grad_cosine_married_age",
-    ):
-        values = history[:, key]
-        assert len(values) == 2 and all(-1 <= v <= 1 for v in values)
+    matrices = np.array(history[:, "grad_cosine"])
+    assert matrices.shape == (2, 3, 3)
+    assert np.all((-1 <= matrices) & (matrices <= 1))
     assert est.gradient_cosine_.shape == (3, 3)
     assert_allclose(est.gradient_cosine_, est.gradient_cosine_.T)
     assert_allclose(np.diag(est.gradient_cosine_), 1.0)
-    assert est.gradient_cosine_[0, 2] == history[-1, "grad_cosine_income_age"]
+    assert est.gradient_cosine_[0, 2] == history[-1, "grad_cosine"][0][2]
+
+
+def test_gradient_cosines_of_tasks_whose_names_share_underscores(census):
+    # "a_b" with "c" and "a" with "b_c" made the same history key once.
+    X, Y = census
+    tasks = [
+        ("a_b", Task("classification")),
+        ("c", Task("classification")),
+        ("a", Task("regression")),
+    ]
+    est = MultiTaskNetEstimator(
+        tasks=tasks, max_epochs=1, record_gradient_conflict=True, random_state=0
+    ).fit(X, Y.set_axis(["a_b", "c", "a"], axis=1))
+    assert_allclose(np.array(est.net_.history[-1, "grad_cosine"]), est.gradient_cosine_)
 
 
 def test_recording_conflict_does_not_change_the_fixed_weighting_fit(census):
