@@ -57,9 +57,9 @@ def _import_safetensors(caller):
         import safetensors.torch
     except ImportError:
         raise ImportError(
-            f"{caller} requires safetensors, which is not installed. Install it "
-            "with `pip install safetensors` (or "
-            "`pip install sklearn-mtl[persistence]`)."
+            f"{caller} requires safetensors, a dependency of sklearn_mtl that is "
+            "missing from this environment. Install it with "
+            "`pip install safetensors`."
         ) from None
     return safetensors
 
