@@ -10,6 +10,7 @@ from ._estimator import MultiTaskNetEstimator
 from ._persistence import load, save
 from ._scorer import make_task_scorer
 from ._task import Task
+from ._task_view import TaskView
 from ._transfer_report import transfer_report
 
 __version__ = "0.1.0.dev0"
@@ -17,6 +18,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "MultiTaskNetEstimator",
     "Task",
+    "TaskView",
     "TrainingHistoryDisplay",
     "__version__",
     "load",

@@ -49,6 +49,7 @@ from ._targets import (
     stack_predictions,
 )
 from ._task import Task, check_layer_sizes
+from ._task_view import TaskView
 from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
 
@@ -888,6 +889,32 @@ class MultiTaskNetEstimator(_BaseComposition):
                 for proba, cls in zip(probas, classes)
             ]
         return probas[0] if self._y_1d_ else probas
+
+    def task_estimator(self, task: str) -> TaskView:
+        """One task of this fitted model as a fitted classifier or regressor.
+
+        For scikit-learn's displays and inspection tools, which expect a
+        single-output estimator: ``PartialDependenceDisplay``,
+        ``RocCurveDisplay``, ``CalibrationDisplay``,
+        ``permutation_importance``. The view reads this estimator at each
+        call; in a Pipeline, use ``TaskView(pipeline, task)`` instead, so
+        that ``X`` goes through the preprocessing.
+
+        Parameters
+        ----------
+        task : str
+            The task's name, as in ``task_names_``.
+
+        Returns
+        -------
+        view : TaskView
+            A classifier (with ``classes_`` and ``predict_proba``) for a
+            classification task, a regressor for a regression task.
+        """
+        check_is_fitted(self)
+        view = TaskView(self, task)
+        view._task()  # an unknown task name fails here, not at first use
+        return view
 
     def score_tasks(
         self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None

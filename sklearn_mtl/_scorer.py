@@ -14,77 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 from sklearn.metrics import get_scorer, make_scorer
-from sklearn.utils.metaestimators import available_if
 
 from ._compat import _safe_indexing, scorer_with_kwargs
 from ._composition import final_multitask
 from ._targets import labelled_values, task_column
-
-
-def _is_classification_view(view):
-    return view.kind == "classification"
-
-
-class _SingleTaskView(BaseEstimator):
-    """One task of a fitted multi-task model, seen as a single-output estimator.
-
-    Parameters
-    ----------
-    estimator : object
-        The fitted multi-task estimator, or a Pipeline ending in one, whose
-        ``predict``/``predict_proba`` are called.
-    index : int
-        The task's position in the tasks.
-    kind : {"classification", "regression"}
-        The task's kind.
-    classes : ndarray or None
-        The task's class labels.
-    proba_index : int or None
-        Position of the task among the classification tasks, i.e. in the
-        list that ``predict_proba`` returns.
-    one_dimensional : bool
-        Whether the model was fitted on a 1-D ``y`` (then its ``predict``
-        and ``predict_proba`` already return this task's values alone).
-    """
-
-    def __init__(self, estimator, index, kind, classes, proba_index, one_dimensional):
-        self.estimator = estimator
-        self.index = index
-        self.kind = kind
-        self.classes = classes
-        self.proba_index = proba_index
-        self.one_dimensional = one_dimensional
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.estimator_type = (
-            "classifier" if self.kind == "classification" else "regressor"
-        )
-        return tags
-
-    @property
-    def classes_(self):
-        return self.classes
-
-    def predict(self, X):
-        y_pred = self.estimator.predict(X)
-        if hasattr(y_pred, "iloc"):  # set_output(predict="pandas")
-            y_pred = y_pred if y_pred.ndim == 1 else y_pred.iloc[:, self.index]
-            y_pred = y_pred.to_numpy()
-        elif not self.one_dimensional:
-            y_pred = y_pred[:, self.index]
-        if self.kind == "regression":
-            return y_pred.astype(np.float64)
-        # a column of an object array (tasks with mixed label types): restore
-        # the task's own label dtype
-        return y_pred.astype(self.classes.dtype, copy=False)
-
-    @available_if(_is_classification_view)
-    def predict_proba(self, X):
-        proba = self.estimator.predict_proba(X)
-        return np.asarray(proba if self.one_dimensional else proba[self.proba_index])
+from ._task_view import TaskView
 
 
 class _TaskScorer:
@@ -135,15 +70,7 @@ class _TaskScorer:
             return np.nan
         kind = model.tasks_[index][1].kind
         classes = model.classes_[index]
-        kinds = [task.kind for _, task in model.tasks_]
-        view = _SingleTaskView(
-            estimator,
-            index=index,
-            kind=kind,
-            classes=classes,
-            proba_index=kinds[:index].count("classification"),
-            one_dimensional=bool(getattr(model, "_y_1d_", False)),
-        )
+        view = TaskView(estimator, self.task)
         if kind == "classification" and {values.dtype.kind, classes.dtype.kind} <= set(
             "biuf"
         ):

@@ -5,6 +5,17 @@ import pytest
 
 @pytest.fixture
 def census():
+    """A small census-like table: three related targets of mixed kinds."""
+    return make_census()
+
+
+@pytest.fixture(scope="module")
+def census_module():
+    """:func:`census` built once per test module, for tests that only read it."""
+    return make_census()
+
+
+def make_census():
     """A small census-like table: three related targets of mixed kinds.
 
     ``income`` (3 string classes), ``married`` (bool, 20 % missing) and
