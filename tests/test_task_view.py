@@ -1,7 +1,6 @@
 """TaskView: one task of a fitted model in scikit-learn's displays and tools."""
 
 import matplotlib
-import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import is_classifier, is_regressor
