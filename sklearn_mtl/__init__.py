@@ -7,6 +7,7 @@ missing), behind scikit-learn's estimator API.
 
 from ._display import TrainingHistoryDisplay
 from ._estimator import MultiTaskNetEstimator
+from ._evaluation import cross_val_predict, score_tasks
 from ._persistence import load, save
 from ._scorer import make_task_scorer
 from ._task import Task
@@ -21,8 +22,10 @@ __all__ = [
     "TaskView",
     "TrainingHistoryDisplay",
     "__version__",
+    "cross_val_predict",
     "load",
     "make_task_scorer",
     "save",
+    "score_tasks",
     "transfer_report",
 ]
