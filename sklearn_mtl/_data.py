@@ -3,15 +3,61 @@
 :class:`TensorDataset` and :class:`TensorBatchIterator` hand skorch batches
 gathered from tensors that already live on the training device, instead of
 indexing and collating sample by sample; :class:`HoldoutSplit` holds out a
-random validation fraction the same way.
+random validation fraction the same way. A sparse ``X`` stays sparse
+(:class:`SparseRows`): each batch is densified as it is gathered, so memory
+grows with the sparse data, not with ``n_samples * n_features``.
 """
 
 import math
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from ._layout import unpack
+
+
+class SparseRows:
+    """A SciPy CSR matrix handing out dense float32 rows on a torch device.
+
+    It answers what the batch iterator asks of a tensor: ``len``, slices of
+    rows, ``index_select(0, rows)`` and ``device``.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse CSR matrix or array of float32
+    device : torch.device
+    """
+
+    def __init__(self, matrix, device):
+        self.matrix = matrix
+        self.device = torch.device(device)
+
+    def __len__(self):
+        return self.matrix.shape[0]
+
+    @property
+    def shape(self):
+        return tuple(self.matrix.shape)
+
+    def _dense(self, block):
+        return torch.from_numpy(np.asarray(block.toarray())).to(self.device)
+
+    def __getitem__(self, rows):
+        if isinstance(rows, slice):
+            return self._dense(self.matrix[rows])
+        return self._dense(self.matrix[[int(rows)]])[0]
+
+    def index_select(self, dim, rows):
+        return self._dense(self.matrix[rows.cpu().numpy()])
+
+
+def as_rows(X, device):
+    """``X`` as what batches are gathered from: a tensor on ``device``, or
+    :class:`SparseRows` for a sparse matrix."""
+    if sparse.issparse(X):
+        return SparseRows(X, device)
+    return torch.as_tensor(X, device=device)
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -19,14 +65,14 @@ class TensorDataset(torch.utils.data.Dataset):
 
     Parameters
     ----------
-    X : torch.Tensor of shape (n_samples, n_features)
+    X : torch.Tensor or SparseRows of shape (n_samples, n_features)
     y : torch.Tensor of shape (n_samples, n_tasks) or None
     indices : torch.Tensor of int64 or None
         The rows that belong to this dataset; None means all rows.
     """
 
     def __init__(self, X, y=None, indices=None):
-        self.X = torch.as_tensor(X)
+        self.X = X if isinstance(X, SparseRows) else torch.as_tensor(X)
         self.y = y
         self.indices = indices
 

@@ -11,8 +11,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from scipy.sparse import issparse
 from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -531,6 +532,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         tags.target_tags.single_output = True
         tags.target_tags.multi_output = True
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
+        # Not a classifier (a task may regress), but it has predict_proba for
+        # its classification tasks, which take any number of classes.
+        tags.classifier_tags = ClassifierTags(multi_class=True)
         return tags
 
     def __sklearn_is_fitted__(self):
@@ -584,12 +589,12 @@ class MultiTaskNetEstimator(_BaseComposition):
         # trains a copy of the fitted net (resume_net).
         X = self._validate_X(X, reset=not warm)
         tasks, columns, y_1d = read_targets(
-            y, self.tasks, self.get_params(deep=False), len(X)
+            y, self.tasks, self.get_params(deep=False), X.shape[0]
         )
         names = [name for name, _ in tasks]
         if warm:
             check_same_tasks(self.task_names_, names)
-        weights = check_sample_weight(sample_weight, len(X), names)
+        weights = check_sample_weight(sample_weight, X.shape[0], names)
         tasks, codecs, packed = encode_targets(
             tasks, columns, weights, self._codecs_ if warm else None
         )
@@ -770,7 +775,9 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     def _validate_X(self, X, reset):
         try:
-            X = validate_data(self, X, reset=reset, dtype=np.float32)
+            X = validate_data(
+                self, X, reset=reset, dtype=np.float32, accept_sparse="csr"
+            )
         except ValueError as exc:
             if "could not convert" not in str(exc):
                 raise
@@ -781,8 +788,11 @@ class MultiTaskNetEstimator(_BaseComposition):
             ) from None
         # A float32 input comes back uncopied, and may be read-only (pandas'
         # copy-on-write, joblib's memory maps); torch only wraps writable
-        # memory, so this is where X gets its one copy.
-        return X if X.flags.writeable else X.copy()
+        # memory, so this is where X gets its one copy. A sparse X stays
+        # sparse; its batches are densified one at a time.
+        if issparse(X) or X.flags.writeable:
+            return X
+        return X.copy()
 
     # -- prediction -----------------------------------------------------------
 

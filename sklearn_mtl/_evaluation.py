@@ -139,8 +139,9 @@ def cross_val_predict(
             f"method must be 'predict' or 'predict_proba', got {method!r}."
         )
     splits = list(check_cv(cv).split(X))
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
     tested = np.concatenate([test for _, test in splits])
-    if len(tested) != len(X) or len(np.unique(tested)) != len(X):
+    if len(tested) != n_rows or len(np.unique(tested)) != n_rows:
         raise ValueError(
             "cross_val_predict needs folds whose test parts partition the rows "
             "(each row tested once), as KFold's do."
@@ -155,7 +156,7 @@ def cross_val_predict(
             output = np.asarray(output, dtype=object)
             output = output.reshape(len(test), -1)
             if columns is None:
-                columns = [np.empty(len(X), dtype=object) for _ in final.task_names_]
+                columns = [np.empty(n_rows, dtype=object) for _ in final.task_names_]
             for column, values in zip(columns, output.T):
                 column[test] = values
         columns = [np.asarray(column.tolist()) for column in columns]
@@ -164,7 +165,7 @@ def cross_val_predict(
     merged = []
     for j in range(n_class_tasks):
         classes = np.unique(np.concatenate([r[2][j] for r in results]))
-        proba = np.zeros((len(X), len(classes)))
+        proba = np.zeros((n_rows, len(classes)))
         for test, output, fold_classes, _ in results:
             columns = np.searchsorted(classes, fold_classes[j])
             proba[np.ix_(test, columns)] = output[j]

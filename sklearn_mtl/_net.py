@@ -19,7 +19,13 @@ import numpy as np
 import torch
 from skorch.callbacks import ProgressBar
 
-from ._data import HoldoutSplit, TensorBatchIterator, TensorDataset
+from ._data import (
+    HoldoutSplit,
+    SparseRows,
+    TensorBatchIterator,
+    TensorDataset,
+    as_rows,
+)
 from ._module import MultiTaskNetwork, reset_linear_layers, set_generator
 from ._training import MultiTaskNet, StopEarly
 from ._transfer import copy_trunk
@@ -28,6 +34,8 @@ from ._weighting import CRITERIA
 # Rows per forward pass at prediction time: large enough to amortize Python
 # overhead, small enough to bound activation memory.
 PREDICT_BATCH_SIZE = 8192
+# ... and at most this many elements in a densified batch of a sparse X.
+SPARSE_BATCH_ELEMENTS = 2**22
 
 # Optimizers whose fused implementation PyTorch supports on CPU and CUDA; the
 # speed benchmark page measures what it saves.
@@ -305,8 +313,7 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
         finished epoch (the net then holds that epoch's weights).
     """
     dataset = TensorDataset(
-        torch.as_tensor(X, device=spec.device),
-        torch.as_tensor(packed, device=spec.device),
+        as_rows(X, spec.device), torch.as_tensor(packed, device=spec.device)
     )
     generator = fit_generator(seed, spec.device)
     with torch_threads(spec.num_threads):
@@ -370,7 +377,7 @@ def forward(net, X, num_threads, decoders):
     Parameters
     ----------
     net : MultiTaskNet
-    X : ndarray of shape (n_samples, n_features), float32
+    X : ndarray or sparse matrix of shape (n_samples, n_features), float32
     num_threads : int or None
     decoders : list of (callable or None)
         Per task, what turns a batch of its raw outputs (an
@@ -386,11 +393,14 @@ def forward(net, X, num_threads, decoders):
     module, device = net.module_, net.device
     if module.training:  # eval() walks every submodule: skip it when possible
         module.eval()
-    X = torch.from_numpy(X)
+    rows = as_rows(X, "cpu")
+    step = PREDICT_BATCH_SIZE
+    if isinstance(rows, SparseRows):  # each batch is densified: bound its size
+        step = max(1, min(step, SPARSE_BATCH_ELEMENTS // max(X.shape[1], 1)))
     batches = [[] for _ in decoders]
     with torch.inference_mode(), torch_threads(num_threads):
-        for start in range(0, len(X), PREDICT_BATCH_SIZE):
-            outputs = module(X[start : start + PREDICT_BATCH_SIZE].to(device))
+        for start in range(0, len(rows), step):
+            outputs = module(rows[start : start + step].to(device))
             for task, decode, out in zip(batches, decoders, outputs):
                 if decode is not None:
                     task.append(decode(out.cpu().numpy()))
