@@ -353,6 +353,7 @@ class FAMOLoss(MaskedMultiTaskLoss):
     def update_from_losses(self, before, after, present):
         """The logits' step from the tasks' losses before and after a step."""
         with torch.no_grad():
+            before, after = before.to(self.logits), after.to(self.logits)
             active = present & (before > 0) & (self.weights > 0)
             coefficients = self._objective_coefficients(before, active)
             step_weights = coefficients / (before + self._EPS)
