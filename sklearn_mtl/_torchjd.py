@@ -22,7 +22,7 @@ import inspect
 
 import torch
 
-from ._weighting import GradientLoss
+from ._weighting import CRITERIA, GradientLoss
 
 INSTALL = 'pip install "sklearn-mtl[jd]"'
 
@@ -41,11 +41,11 @@ def import_aggregation(what):
 
 def check_aggregator(weighting):
     """Raise a TypeError unless ``weighting`` is a TorchJD aggregator instance."""
-    if not type(weighting).__module__.startswith("torchjd."):
+    cls = weighting if isinstance(weighting, type) else type(weighting)
+    if not cls.__module__.startswith("torchjd."):
         raise TypeError(
-            "weighting must be one of the built-in names (see the estimator's "
-            "docstring) or a TorchJD aggregator instance such as "
-            f"torchjd.aggregation.UPGrad(), got {weighting!r}."
+            f"weighting must be one of {sorted(CRITERIA)} or a TorchJD aggregator "
+            f"instance such as torchjd.aggregation.UPGrad(), got {weighting!r}."
         )
     aggregation = import_aggregation("weighting=<a TorchJD aggregator>")
     if isinstance(weighting, type) or not isinstance(weighting, aggregation.Aggregator):
