@@ -405,10 +405,13 @@ def test_gradient_conflict_is_recorded_per_epoch(census):
     assert est.gradient_cosine_[0, 2] == history[-1, "grad_cosine_income_age"]
 
 
-def test_recording_conflict_does_not_change_the_fixed_weighting_fit(census):
+@pytest.mark.parametrize("weighting", ["fixed", "famo"])
+def test_recording_conflict_does_not_change_a_loss_based_fit(census, weighting):
+    # the per-task-gradient path must reproduce the loss's own gradient
     X, Y = census
-    plain = make_estimator().fit(X, Y)
-    recorded = make_estimator(record_gradient_conflict=True).fit(X, Y)
+    plain = make_estimator(weighting=weighting).fit(X, Y)
+    recorded = make_estimator(weighting=weighting, record_gradient_conflict=True)
+    recorded.fit(X, Y)
     assert_allclose(
         recorded.predict(X)[:, 2].astype(float),
         plain.predict(X)[:, 2].astype(float),
