@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from numbers import Integral, Real
 from typing import Any, Literal
@@ -51,6 +51,7 @@ from ._targets import (
 )
 from ._task import Task, check_layer_sizes
 from ._task_view import TaskView
+from ._torchjd import check_aggregator
 from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
 
@@ -125,7 +126,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         tower per group). Unused when no task has a group.
 
     weighting : {"fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", \
-            "mgda"}, default="fixed"
+            "mgda", "famo"} or torchjd.aggregation.Aggregator, default="fixed"
         How the tasks' losses are combined into one training signal.
         ``L_i`` is task ``i``'s mean loss and ``w_i`` its ``Task.weight``:
 
@@ -148,11 +149,20 @@ class MultiTaskNetEstimator(_BaseComposition):
         - ``"mgda"`` (Sener & Koltun, 2018): the trunk follows the
           minimum-norm convex combination of the gradients of the
           ``w_i L_i``, a direction that decreases every task's loss.
+        - ``"famo"`` (Liu et al., 2023): learned weights ``z_i`` that make
+          all log losses fall at the same rate; the trunk and heads follow
+          a convex combination of the gradients of the ``log L_i``,
+          weighted by ``w_i z_i``. One extra forward pass per step.
+        - A TorchJD aggregator instance, such as
+          ``torchjd.aggregation.UPGrad()`` (``pip install
+          "sklearn-mtl[jd]"``): it combines the trunk's gradients of the
+          ``w_i L_i`` of the tasks labelled in the batch.
 
-        With ``"pcgrad"`` and ``"mgda"`` the heads (and towers) get their
-        tasks' ordinary gradients. ``"gradnorm"``, ``"pcgrad"`` and
-        ``"mgda"`` take one backward pass per task, so a training step costs
-        about ``n_tasks`` times more; the others cost the same as
+        With ``"pcgrad"``, ``"mgda"`` and aggregators the heads (and
+        towers) get their tasks' ordinary gradients. ``"gradnorm"``,
+        ``"pcgrad"``, ``"mgda"`` and aggregators take one backward pass per
+        task, so a training step costs about ``n_tasks`` times more;
+        ``"famo"`` one more forward pass; the others cost the same as
         ``"fixed"``. The effective weights are recorded per epoch in
         ``net_.history`` (``weight_<task>``) and in ``task_weights_``.
 
@@ -365,7 +375,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         "activation": [StrOptions(set(ACTIVATIONS)), type],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "group_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "weighting": [StrOptions(set(CRITERIA))],
+        # callable: a TorchJD aggregator, checked in _net_spec
+        "weighting": [StrOptions(set(CRITERIA)), callable],
         "gradnorm_alpha": [Interval(Real, 0, None, closed="left")],
         "dwa_temperature": [Interval(Real, 0, None, closed="neither")],
         "schedule": [StrOptions({"joint", "sequential"})],
@@ -401,8 +412,9 @@ class MultiTaskNetEstimator(_BaseComposition):
         dropout: float = 0.0,
         group_sizes: Sequence[int] = (32,),
         weighting: Literal[
-            "fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"
-        ] = "fixed",
+            "fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"
+        ]
+        | Callable[[torch.Tensor], torch.Tensor] = "fixed",
         gradnorm_alpha: float = 1.5,
         dwa_temperature: float = 2.0,
         schedule: Literal["joint", "sequential"] = "joint",
@@ -639,6 +651,8 @@ class MultiTaskNetEstimator(_BaseComposition):
             # The sequential schedule freezes heads one by one: keep them apart.
             fuse_heads=self.schedule != "sequential",
         )
+        if not isinstance(self.weighting, str):
+            check_aggregator(self.weighting)
         options = {
             "gradnorm": {"alpha": float(self.gradnorm_alpha)},
             "dwa": {"temperature": float(self.dwa_temperature)},

@@ -59,6 +59,9 @@ class MaskedMultiTaskLoss(nn.Module):
 
     #: Whether training needs each task's gradient of the shared parameters.
     per_task_gradients = False
+    #: Whether the criterion learns from the batch's losses after each step
+    #: (``update_from_losses(before, after, present)``, FAMO).
+    loss_feedback = False
 
     def __init__(self, losses, weights):
         super().__init__()

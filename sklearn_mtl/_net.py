@@ -27,6 +27,7 @@ from ._data import (
     as_rows,
 )
 from ._module import MultiTaskNetwork, reset_linear_layers, set_generator
+from ._torchjd import AggregatorLoss
 from ._training import MultiTaskNet, StopEarly
 from ._transfer import copy_trunk
 from ._weighting import CRITERIA
@@ -125,7 +126,9 @@ def _criterion_kwargs(spec, seed):
     """The criterion's arguments; ``seed`` seeds PCGrad's projection orders."""
     kwargs = {"losses": spec.loss.losses, "weights": spec.task_weights}
     kwargs.update(spec.loss.options)
-    if spec.loss.weighting == "pcgrad":
+    if not isinstance(spec.loss.weighting, str):
+        kwargs["aggregator"] = spec.loss.weighting
+    elif spec.loss.weighting == "pcgrad":
         kwargs["random_state"] = [int(seed), 1]  # independent of the shuffling
     return kwargs
 
@@ -142,7 +145,8 @@ def make_net(spec, seeds):
     -------
     net : MultiTaskNet
     """
-    criterion = CRITERIA[spec.loss.weighting]
+    weighting = spec.loss.weighting
+    criterion = CRITERIA[weighting] if isinstance(weighting, str) else AggregatorLoss
     # Parameter groups (skorch matches the parameters' names): the trunk
     # gets its extra L2 penalty, learned loss weights no weight decay.
     param_groups = [

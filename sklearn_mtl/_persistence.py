@@ -26,6 +26,7 @@ from ._compat import InvalidParameterError, get_output_config
 from ._estimator import MultiTaskNetEstimator
 from ._spec import Seeds
 from ._task import Task, check_task_list, resolve_task
+from ._torchjd import decode_aggregator, encode_aggregator
 
 _FORMAT = "sklearn_mtl"
 # Version 2 (sklearn_mtl 0.1.0.dev0 after the internal redesign): codecs,
@@ -110,6 +111,8 @@ def _encode_params(est):
                     "model, or use pickle/joblib."
                 )
             params[name] = None
+        elif name == "weighting" and not isinstance(value, str):
+            params[name] = encode_aggregator(value)
         elif name == "device":
             params[name] = str(value)
         elif name == "random_state":
@@ -416,6 +419,8 @@ def _decode_params(params, device):
             decoded[name] = None if value is None else _decode_tasks(value, "tasks")
         elif name in _TORCH_NAMESPACES and isinstance(value, dict):
             decoded[name] = _resolve_torch_class(name, value)
+        elif name == "weighting" and isinstance(value, dict):
+            decoded[name] = decode_aggregator(value)
         else:
             decoded[name] = _decode_value(value, name)
     if device is not None:

@@ -22,6 +22,9 @@ import torch
 
 from ._module import ACTIVATIONS
 
+#: The weightings that need no per-task gradients.
+LOSS_METHODS = ("fixed", "uncertainty", "dwa", "famo")
+
 
 @dataclass(frozen=True)
 class ModuleSpec:
@@ -86,8 +89,9 @@ class LossSpec:
 
     Parameters
     ----------
-    weighting : str
-        A key of :data:`sklearn_mtl._weighting.CRITERIA`.
+    weighting : str or torchjd.aggregation.Aggregator
+        A key of :data:`sklearn_mtl._weighting.CRITERIA`, or a TorchJD
+        aggregator (:class:`sklearn_mtl._torchjd.AggregatorLoss`).
     losses : tuple of str
         Per task, its loss.
     options : dict
@@ -159,7 +163,12 @@ class NetSpec:
         """Whether a training step needs each task's gradient of the trunk."""
         from ._weighting import GRADIENT_METHODS
 
-        return self.loss.weighting in GRADIENT_METHODS or self.record_gradient_conflict
+        weighting = self.loss.weighting
+        return (
+            not isinstance(weighting, str)
+            or weighting in GRADIENT_METHODS
+            or self.record_gradient_conflict
+        )
 
 
 class Seeds(NamedTuple):
@@ -217,12 +226,12 @@ def _check_spec(spec):
     if spec.per_task_gradients and (spec.freeze_trunk or no_trunk):
         what = (
             "record_gradient_conflict=True"
-            if weighting in ("fixed", "uncertainty", "dwa")
+            if isinstance(weighting, str) and weighting in LOSS_METHODS
             else f"weighting={weighting!r}"
         )
         raise ValueError(
             f"{what} works on the gradients of the shared trunk, but "
             f"{'freeze_trunk=True' if spec.freeze_trunk else 'trunk_sizes=()'} "
             "leaves no shared parameters to train. Use a trained trunk, or "
-            "weighting='fixed', 'uncertainty' or 'dwa'."
+            "weighting='fixed', 'uncertainty', 'dwa' or 'famo'."
         )

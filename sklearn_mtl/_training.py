@@ -135,7 +135,7 @@ class MultiTaskNet(NeuralNet):
                 "The training computes each task's gradient of the shared trunk "
                 "(for the weighting or record_gradient_conflict=True), but the "
                 "trunk has no trainable parameters. Use weighting='fixed', "
-                "'uncertainty' or 'dwa', or a trunk that is trained."
+                "'uncertainty', 'dwa' or 'famo', or a trunk that is trained."
             )
         ids = {id(p) for p in shared}
         self._shared = shared
@@ -161,7 +161,23 @@ class MultiTaskNet(NeuralNet):
         step = super().train_step(batch, **fit_params)
         if self._per_task:
             self.criterion_.after_step()
+        if self.criterion_.loss_feedback:
+            self._feed_back_losses(batch, step["y_pred"], **fit_params)
         return step
+
+    def _feed_back_losses(self, batch, y_pred, **fit_params):
+        """Hand the criterion the batch's task losses before and after the step.
+
+        One more forward pass on the same batch, without a backward pass
+        (FAMO's Algorithm 1); the epoch's recorded losses are not touched.
+        """
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            sums, counts = self.criterion_.task_sums(y_pred, yi)
+            before = task_means(sums, counts)
+            y_after = self.infer(Xi, **fit_params)
+            after = task_means(*self.criterion_.task_sums(y_after, yi))
+        self.criterion_.update_from_losses(before, after, counts > 0)
 
     def train_step_single(self, batch, **fit_params):
         if not self._per_task:  # the fast path: one backward pass

@@ -11,8 +11,13 @@ that skorch's optimizer trains them with the network.
 
 The pure functions (:func:`project_conflicting`,
 :func:`min_norm_coefficients`, :func:`gradnorm_scale_gradient`,
-:func:`dwa_weights`, :func:`gradient_cosines`) hold the mathematics of each
-paper and are tested on their own.
+:func:`dwa_weights`, :func:`famo_logit_gradient`, :func:`gradient_cosines`)
+hold the mathematics of each paper and are tested on their own.
+
+A task without labels in a batch takes no part in that batch's combination:
+its mean loss is zero there (:func:`~sklearn_mtl._loss.task_means`), its
+gradient row is left out or has no effect, and its learned state (a
+log-variance, a scale, a FAMO logit) does not move.
 """
 
 import numpy as np
@@ -178,6 +183,20 @@ def gradnorm_scale_gradient(scales, grad_norms, loss_ratios, alpha):
     return torch.sign(norms - target) * grad_norms
 
 
+def famo_logit_gradient(logits, delta):
+    """FAMO's update direction of its logits (Liu et al., 2023, Algorithm 1).
+
+    With task weights ``z = softmax(logits)`` and ``delta_i`` the decrease of
+    task ``i``'s log loss over the last step
+    (``log L_i(t) - log L_i(t + 1)``), the logits descend along
+    ``J_z^T delta = z * (delta - z . delta)``: the weights of the tasks
+    whose loss fell faster than the weighted average shrink, those of the
+    slower ones grow, so that all losses come to fall at the same rate.
+    """
+    z = torch.softmax(logits, dim=0)
+    return z * (delta - z @ delta)
+
+
 def gradient_cosines(grads, present):
     """Pairwise cosine similarities of the tasks' gradients (NaN where undefined).
 
@@ -206,7 +225,9 @@ class UncertaintyLoss(MaskedMultiTaskLoss):
     ``weight_i`` being ``Task.weight``. The effective weight of ``L_i`` is
     ``weight_i * c_i * exp(-s_i)``; at the optimum of ``s_i`` it is
     ``weight_i / (2 L_i)``: noisy tasks (large irreducible loss) get small
-    weights.
+    weights. A task with a zero loss in the batch (in particular one without
+    labels there) contributes nothing, so its ``s_i`` is not pushed down by
+    the ``s_i / 2`` term alone.
     """
 
     learnable = ("log_vars",)
@@ -222,7 +243,7 @@ class UncertaintyLoss(MaskedMultiTaskLoss):
 
     def combine_means(self, means):
         terms = self.factors * torch.exp(-self.log_vars) * means + self.log_vars / 2
-        return (self.weights * terms).sum()
+        return (self.weights * torch.where(means > 0, terms, 0.0)).sum()
 
 
 class DWALoss(MaskedMultiTaskLoss):
@@ -259,6 +280,105 @@ class DWALoss(MaskedMultiTaskLoss):
             self.history[0].tolist(), self.history[1].tolist(), self.temperature
         )
         self.dynamic.copy_(torch.as_tensor(new, dtype=torch.float32))
+
+
+class FAMOLoss(MaskedMultiTaskLoss):
+    """FAMO, fast adaptive multitask optimization (Liu, Liu, Jin, Stone & Liu, 2023).
+
+    Learned logits ``xi`` (initialized to 0) give the task weights
+    ``z = softmax(xi)``. The objective is ``sum_i a_i log(L_i + eps)`` with
+    ``a_i = w_i z_i / sum_j (w_j z_j / (L_j + eps))`` held constant
+    (``w_i`` being ``Task.weight``), so the update is the convex combination
+    ``sum_i g_i grad L_i`` with ``g_i = a_i / (L_i + eps)``, summing to 1: a
+    direction that decreases the log losses in proportion to ``w_i z_i``.
+    After each optimizer step the losses are computed again on the same
+    batch (one forward pass, no backward: the cost stays O(1) in the number
+    of tasks), and the logits take an Adam step along
+    :func:`famo_logit_gradient` of the decrease of each log loss, plus
+    ``gamma * xi`` (the paper's regularization). The recorded weight of a
+    task is its mean ``g_i`` over the epoch's batches.
+
+    Only the tasks with labels in the batch (a nonzero loss) and a nonzero
+    weight take part: the softmax runs over their logits, and an absent
+    task's logit and Adam state do not move.
+
+    Parameters
+    ----------
+    lr : float, default=0.025
+        Step size ``beta`` of the logits (the paper's value).
+    gamma : float, default=1e-3
+        Decay of the logits toward uniform weights (the paper's value).
+    """
+
+    loss_feedback = True
+    _EPS = 1e-8
+    _BETAS = (0.9, 0.999)
+
+    def __init__(self, losses, weights, lr=0.025, gamma=1e-3):
+        super().__init__(losses, weights)
+        self.lr = lr
+        self.gamma = gamma
+        n = len(self.losses)
+        self.register_buffer("logits", torch.zeros(n))
+        # Adam's moments and step counts, per task: an absent task takes no step.
+        self.register_buffer("adam_m", torch.zeros(n))
+        self.register_buffer("adam_v", torch.zeros(n))
+        self.register_buffer("adam_steps", torch.zeros(n))
+        self.begin_epoch()
+
+    def _objective_coefficients(self, means, active):
+        z = torch.zeros_like(self.logits)
+        if active.any():
+            z[active] = torch.softmax(self.logits[active], dim=0)
+        scaled = self.weights * z
+        normalizer = (scaled / (means.detach() + self._EPS)).sum()
+        return scaled / torch.where(normalizer > 0, normalizer, 1.0)
+
+    def effective_weights(self):
+        return self.weights * torch.softmax(self.logits, dim=0)
+
+    def combine_means(self, means):
+        coefficients = self._objective_coefficients(means, means > 0)
+        return (coefficients * torch.log(means + self._EPS)).sum()
+
+    def combine_gradients(self, grads, means, present, last_layer):
+        active = present & (means > 0)
+        coefficients = self._objective_coefficients(means, active)
+        return (coefficients / (means.detach() + self._EPS)) @ grads
+
+    def begin_epoch(self):
+        self._coefficient_sum = torch.zeros(len(self.losses), dtype=torch.float64)
+        self._n_steps = 0
+
+    def update_from_losses(self, before, after, present):
+        """The logits' step from the tasks' losses before and after a step."""
+        with torch.no_grad():
+            before, after = before.to(self.logits), after.to(self.logits)
+            active = present & (before > 0) & (self.weights > 0)
+            coefficients = self._objective_coefficients(before, active)
+            step_weights = coefficients / (before + self._EPS)
+            self._coefficient_sum += step_weights.double().cpu()
+            self._n_steps += 1
+            if int(active.sum()) < 2:
+                return  # nothing to balance
+            delta = torch.log(before[active] + self._EPS) - torch.log(
+                after[active] + self._EPS
+            )
+            logits = self.logits[active]
+            grad = famo_logit_gradient(logits, delta) + self.gamma * logits
+            beta1, beta2 = self._BETAS
+            steps = self.adam_steps[active] + 1
+            m = beta1 * self.adam_m[active] + (1 - beta1) * grad
+            v = beta2 * self.adam_v[active] + (1 - beta2) * grad * grad
+            m_hat = m / (1 - beta1**steps)
+            v_hat = v / (1 - beta2**steps)
+            self.logits[active] = logits - self.lr * m_hat / (v_hat.sqrt() + 1e-8)
+            self.adam_m[active], self.adam_v[active] = m, v
+            self.adam_steps[active] = steps
+
+    def epoch_weights(self):
+        mean = self._coefficient_sum / max(self._n_steps, 1)
+        return mean.float().to(self.weights.device)
 
 
 class GradientLoss(MaskedMultiTaskLoss):
@@ -393,6 +513,7 @@ CRITERIA = {
     "gradnorm": GradNormLoss,
     "pcgrad": PCGradLoss,
     "mgda": MGDALoss,
+    "famo": FAMOLoss,
 }
 
 #: Methods that need one backward pass per task.

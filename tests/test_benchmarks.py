@@ -262,3 +262,15 @@ def test_special_cases_benchmark_switches_each_one_off():
         "heads not fused",
     ):
         assert f"| {variant} |" in out
+
+
+# -- bench_weighting.py --------------------------------------------------------
+
+
+@needs_data("mulan", "uci")
+def test_weighting_benchmark_quick_run_prints_both_tables():
+    out = run_script(BENCHMARKS / "bench_weighting.py", "--quick")
+    assert "## Fit time per step, relative to weighting='fixed'" in out
+    assert "| famo |" in out and "| mgda |" in out
+    assert "### Adult" in out and "### Yeast" in out
+    assert "| fixed, tuned: " in out

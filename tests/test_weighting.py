@@ -16,14 +16,17 @@ from skorch.callbacks import Callback
 from sklearn_mtl import MultiTaskNetEstimator, Task
 from sklearn_mtl._training import MultiTaskNet
 from sklearn_mtl._weighting import (
+    FAMOLoss,
+    UncertaintyLoss,
     dwa_weights,
+    famo_logit_gradient,
     gradient_cosines,
     gradnorm_scale_gradient,
     min_norm_coefficients,
     project_conflicting,
 )
 
-METHODS = ["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"]
+METHODS = ["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"]
 
 
 def make_estimator(**params):
@@ -263,6 +266,13 @@ def test_uncertainty_gives_a_pure_noise_task_a_small_weight():
     assert log_vars[1] > log_vars[0]  # larger sigma for the noise task
 
 
+def test_uncertainty_task_absent_from_a_batch_keeps_its_log_variance():
+    criterion = UncertaintyLoss(["squared_error", "squared_error"], [1.0, 1.0])
+    criterion.combine_means(torch.tensor([0.7, 0.0])).backward()  # b: no labels
+    grad = criterion.log_vars.grad
+    assert grad[0] != 0 and grad[1] == 0
+
+
 def test_uncertainty_log_variances_are_trained_without_weight_decay():
     X, Y = signal_and_noise(n=60)
     est = MultiTaskNetEstimator(
@@ -406,10 +416,13 @@ def test_gradient_cosines_of_tasks_whose_names_share_underscores(census):
     assert_allclose(np.array(est.net_.history[-1, "grad_cosine"]), est.gradient_cosine_)
 
 
-def test_recording_conflict_does_not_change_the_fixed_weighting_fit(census):
+@pytest.mark.parametrize("weighting", ["fixed", "famo"])
+def test_recording_conflict_does_not_change_a_loss_based_fit(census, weighting):
+    # the per-task-gradient path must reproduce the loss's own gradient
     X, Y = census
-    plain = make_estimator().fit(X, Y)
-    recorded = make_estimator(record_gradient_conflict=True).fit(X, Y)
+    plain = make_estimator(weighting=weighting).fit(X, Y)
+    recorded = make_estimator(weighting=weighting, record_gradient_conflict=True)
+    recorded.fit(X, Y)
     assert_allclose(
         recorded.predict(X)[:, 2].astype(float),
         plain.predict(X)[:, 2].astype(float),
@@ -418,10 +431,97 @@ def test_recording_conflict_does_not_change_the_fixed_weighting_fit(census):
     assert not hasattr(plain, "gradient_cosine_")
 
 
+# -- FAMO ----------------------------------------------------------------------------
+
+
+def test_famo_logit_gradient_is_the_softmax_jacobian_times_the_loss_decrease():
+    logits = torch.tensor([0.3, -0.2, 0.5], requires_grad=True)
+    delta = torch.tensor([0.1, -0.4, 0.25])
+    (expected,) = torch.autograd.grad(torch.softmax(logits, 0), logits, delta)
+    assert_allclose(famo_logit_gradient(logits.detach(), delta), expected, atol=1e-7)
+
+
+def test_famo_update_is_a_convex_combination_of_log_loss_gradients():
+    # d objective / d L_i = g_i = a_i / L_i, the g_i summing to 1, with a_i
+    # proportional to Task.weight * softmax(logits)
+    criterion = FAMOLoss(["squared_error"] * 3, [1.0, 2.0, 1.0])
+    criterion.logits.copy_(torch.tensor([0.0, 0.5, -0.5]))
+    means = torch.tensor([0.5, 2.0, 1.0], requires_grad=True)
+    criterion.combine_means(means).backward()
+    g = means.grad
+    assert g.sum().item() == pytest.approx(1.0, rel=1e-6)
+    z = torch.softmax(criterion.logits, 0) * torch.tensor([1.0, 2.0, 1.0])
+    assert_allclose(g * means.detach() / (g * means.detach()).sum(), z / z.sum())
+
+
+def test_famo_shifts_weight_to_the_task_whose_loss_falls_slower():
+    criterion = FAMOLoss(["squared_error"] * 2, [1.0, 1.0])
+    for _ in range(20):  # task a halves its loss at every step, task b barely moves
+        criterion.update_from_losses(
+            torch.tensor([1.0, 1.0]),
+            torch.tensor([0.5, 0.99]),
+            torch.tensor([1, 1]) > 0,
+        )
+    z = torch.softmax(criterion.logits, 0)
+    assert z[1] > 0.6 > 0.4 > z[0]
+
+
+def test_famo_task_absent_from_a_batch_keeps_its_logit_and_no_say():
+    criterion = FAMOLoss(["squared_error"] * 3, [1.0, 1.0, 1.0])
+    criterion.logits.copy_(torch.tensor([0.2, -0.1, 0.4]))
+    present = torch.tensor([True, False, True])
+    before, after = torch.tensor([1.0, 0.0, 2.0]), torch.tensor([0.5, 0.0, 1.9])
+    criterion.update_from_losses(before, after, present)
+    assert criterion.logits[1] == pytest.approx(-0.1)
+    assert criterion.adam_steps.tolist() == [1.0, 0.0, 1.0]
+    # the other two move exactly as FAMO on those two tasks alone
+    pair = FAMOLoss(["squared_error"] * 2, [1.0, 1.0])
+    pair.logits.copy_(torch.tensor([0.2, 0.4]))
+    pair.update_from_losses(before[[0, 2]], after[[0, 2]], present[[0, 2]])
+    assert_allclose(criterion.logits[[0, 2]], pair.logits)
+    assert_allclose(criterion.epoch_weights()[[0, 2]], pair.epoch_weights())
+    assert criterion.epoch_weights()[1] == 0
+
+
+def test_famo_matches_torchjd_famo_scalarization():
+    scalarization = pytest.importorskip("torchjd.scalarization")
+    reference = scalarization.FAMO(3)  # the paper's lr=0.025, weight_decay=1e-3
+    criterion = FAMOLoss(["squared_error"] * 3, [1.0, 1.0, 1.0])
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        losses = torch.tensor(rng.uniform(0.5, 2.0, 3), dtype=torch.float32)
+        losses.requires_grad_(True)
+        mine = losses.detach().clone().requires_grad_(True)
+        reference(losses).backward()
+        criterion.combine_means(mine).backward()
+        assert_allclose(mine.grad, losses.grad, rtol=1e-5)
+        after = losses.detach() * torch.tensor(rng.uniform(0.7, 1.0, 3)).float()
+        reference.update(after)
+        criterion.update_from_losses(losses.detach(), after, torch.ones(3) > 0)
+        assert_allclose(criterion.logits, reference._w.detach(), atol=1e-6)
+
+
+def test_famo_gives_the_pure_noise_task_more_weight():
+    # The noise task's loss cannot fall, so FAMO, which makes every log loss
+    # fall at the same rate, raises its weight (unlike "uncertainty").
+    X, Y = signal_and_noise()
+    est = MultiTaskNetEstimator(
+        tasks=TWO_REGRESSIONS,
+        trunk_sizes=(16,),
+        max_epochs=15,
+        lr=1e-2,
+        batch_size=64,
+        weighting="famo",
+        random_state=0,
+    ).fit(X, Y)
+    logits = est.net_.criterion_.logits
+    assert logits[1] > logits[0]
+
+
 # -- the fast path and integration --------------------------------------------------
 
 
-@pytest.mark.parametrize("weighting", ["fixed", "uncertainty", "dwa"])
+@pytest.mark.parametrize("weighting", ["fixed", "uncertainty", "dwa", "famo"])
 def test_loss_based_weightings_take_one_backward_pass(census, weighting, monkeypatch):
     def per_task_gradient(*args, **kwargs):
         raise AssertionError("per-task gradients computed on the fast path")
@@ -450,7 +550,9 @@ def test_every_method_learns_with_missing_labels_and_pickles(census, weighting):
         assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("weighting", ["uncertainty", "dwa", "gradnorm", "mgda"])
+@pytest.mark.parametrize(
+    "weighting", ["uncertainty", "dwa", "gradnorm", "mgda", "famo"]
+)
 def test_warm_start_keeps_the_learned_weighting_state(census, weighting):
     X, Y = census
     est = make_estimator(weighting=weighting, max_epochs=3, warm_start=True).fit(X, Y)
