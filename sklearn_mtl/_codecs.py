@@ -75,7 +75,8 @@ class ClassCodec:
             raise ValueError(
                 f"Task {name!r} has labels {unseen.tolist()} that the fitted network "
                 f"has no output for (its classes are {self.classes.tolist()}). "
-                "Set warm_start=False to fit a new network."
+                "Fit a new network (warm_start=False, or fit instead of "
+                "partial_fit)."
             )
 
     def encode(self, values):

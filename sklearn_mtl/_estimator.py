@@ -43,6 +43,7 @@ from ._targets import (
     check_n_rows,
     check_sample_weight,
     encode_targets,
+    initial_codecs,
     labelled_values,
     match_columns,
     read_targets,
@@ -54,6 +55,11 @@ from ._task_view import TaskView
 from ._torchjd import check_aggregator
 from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
+
+
+def _schedule_is_joint(estimator):
+    """Whether ``partial_fit`` applies (the sequential schedule has stages)."""
+    return estimator.schedule != "sequential"
 
 
 def _has_classification_task(estimator):
@@ -596,7 +602,57 @@ class MultiTaskNetEstimator(_BaseComposition):
                 self._forget_fit()  # a failed fit leaves no half-fitted model
             raise
 
-    def _fit(self, X, y, sample_weight, warm):
+    @available_if(_schedule_is_joint)
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        classes: Any = None,
+    ) -> MultiTaskNetEstimator:
+        """Train for one epoch on ``(X, y)``, continuing the fitted network.
+
+        For data that arrive in blocks or do not fit in memory (e.g. with
+        ``dask_ml.wrappers.Incremental``), as scikit-learn's MLPs do. The
+        first call builds the network; each call, the first included, runs
+        one epoch over its block, without early stopping. Available only with
+        ``schedule="joint"``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples, n_tasks) or (n_samples,), or \
+                DataFrame
+            As for :meth:`fit`; missing labels are allowed.
+        sample_weight : array-like, default=None
+            As for :meth:`fit`.
+        classes : list, dict or array-like, default=None
+            The class labels of the classification tasks, read on the first
+            call and ignored after: a list aligned with the tasks (None for
+            a regression task), a dict from task name to its labels, or, for
+            a 1-D ``y``, the labels themselves. A classification task
+            without them takes the classes of the first block, so give them
+            whenever a block may lack a class: later labels outside a task's
+            classes are an error. A regression task's scaling is fixed by
+            the first call's labels.
+
+        Returns
+        -------
+        self : MultiTaskNetEstimator
+        """
+        first = not self.__sklearn_is_fitted__()
+        if first:
+            self._validate_params()
+        try:
+            return self._fit(
+                X, y, sample_weight, warm=not first, classes=classes, partial=True
+            )
+        except BaseException:
+            if first:
+                self._forget_fit()
+            raise
+
+    def _fit(self, X, y, sample_weight, warm, classes=None, partial=False):
         # Every check runs before the fitted state is touched; a warm start
         # trains a copy of the fitted net (resume_net).
         X = self._validate_X(X, reset=not warm)
@@ -606,11 +662,16 @@ class MultiTaskNetEstimator(_BaseComposition):
         names = [name for name, _ in tasks]
         if warm:
             check_same_tasks(self.task_names_, names)
+            codecs = self._codecs_
+        elif partial:
+            tasks, codecs = initial_codecs(tasks, classes, y_1d)
+        else:
+            codecs = None
         weights = check_sample_weight(sample_weight, X.shape[0], names)
-        tasks, codecs, packed = encode_targets(
-            tasks, columns, weights, self._codecs_ if warm else None
-        )
+        tasks, codecs, packed = encode_targets(tasks, columns, weights, codecs)
         spec = self._net_spec(tasks, codecs, X.shape[1], warm=warm)
+        if partial:  # one epoch, all rows: the caller holds the data
+            spec = replace(spec, max_epochs=1, validation_fraction=None)
         seeds = self._draw_seeds()
         if warm:
             check_resumable(self._spec_, spec)

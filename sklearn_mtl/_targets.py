@@ -15,8 +15,9 @@ from decimal import Decimal
 from numbers import Real
 
 import numpy as np
+from sklearn.base import clone
 
-from ._codecs import fit_codec
+from ._codecs import ClassCodec, fit_codec
 from ._layout import pack
 from ._task import check_task_list, default_tasks, resolve_task
 
@@ -324,6 +325,61 @@ def class_weights(name, codec, class_weight, values):
     return per_class[codes]
 
 
+def initial_codecs(tasks, classes, y_1d):
+    """The codecs that ``partial_fit``'s ``classes`` fix before any label is seen.
+
+    Parameters
+    ----------
+    tasks : list of (str, Task)
+    classes : list, dict, array-like or None
+        Per task its class labels: aligned with ``tasks`` (None for a
+        regression task), by task name, or, for a 1-D ``y``, the labels.
+    y_1d : bool
+
+    Returns
+    -------
+    tasks : list of (str, Task)
+        The tasks, those given classes made classification tasks.
+    codecs : list of (ClassCodec or None)
+    """
+    names = [name for name, _ in tasks]
+    if classes is None:
+        by_name = {}
+    elif isinstance(classes, dict):
+        unknown = sorted(set(classes) - set(names))
+        if unknown:
+            raise ValueError(
+                f"classes has entries {unknown} that are not tasks; the tasks are "
+                f"{names}."
+            )
+        by_name = classes
+    elif y_1d and not any(isinstance(c, (list, tuple, np.ndarray)) for c in classes):
+        by_name = {names[0]: classes}
+    else:
+        if len(classes) != len(names):
+            raise ValueError(
+                f"classes has {len(classes)} entries but there are {len(names)} "
+                f"tasks {names}; give one entry per task (None for a regression "
+                "task) or a dict by task name."
+            )
+        by_name = dict(zip(names, classes))
+    resolved, codecs = [], []
+    for name, task in tasks:
+        labels = by_name.get(name)
+        if labels is None:
+            resolved.append((name, task))
+            codecs.append(None)
+            continue
+        if task.kind == "regression":
+            raise ValueError(
+                f"classes gives labels for task {name!r}, a regression task. Give "
+                "None for it."
+            )
+        resolved.append((name, clone(task).set_params(kind="classification")))
+        codecs.append(ClassCodec.from_labels(name, np.asarray(labels)))
+    return resolved, codecs
+
+
 def encode_targets(tasks, columns, sample_weights, fitted_codecs=None):
     """Resolve the tasks, fit their codecs and pack the training matrix.
 
@@ -335,9 +391,10 @@ def encode_targets(tasks, columns, sample_weights, fitted_codecs=None):
         One column of labels per task.
     sample_weights : ndarray of shape (n_samples, n_tasks) or None
         From :func:`check_sample_weight`.
-    fitted_codecs : list of codecs or None, default=None
-        The codecs of an earlier fit to keep (``warm_start``); the labels
-        are checked against them. None fits new ones.
+    fitted_codecs : list of (codec or None) or None, default=None
+        The codecs of an earlier fit to keep (``warm_start``), or given
+        before the first (``partial_fit``'s ``classes``); the labels are
+        checked against them. None, for all or one task, fits new ones.
 
     Returns
     -------
@@ -360,8 +417,8 @@ def encode_targets(tasks, columns, sample_weights, fitted_codecs=None):
                 "weight or remove the task."
             )
         resolved_task = resolve_task(name, task, values, is_categorical)
-        if fitted_codecs is not None:  # keep the encoding the network learned
-            codec = fitted_codecs[j]
+        codec = None if fitted_codecs is None else fitted_codecs[j]
+        if codec is not None:  # keep the encoding the network learned
             codec.check_labels(name, values)
         else:
             codec = fit_codec(name, resolved_task.kind, values)

@@ -178,3 +178,24 @@ def test_randomized_search_on_dask_matches_sequential(client, census):
 
     on_dask = run_on_dask(client, search(), X, Y)
     assert_same_search_results(on_dask, search().fit(X, Y), X)
+
+
+def test_incremental_training_on_a_dask_array(client):
+    # dask_ml's Incremental calls partial_fit block by block, on the
+    # cluster; it takes one target column (a single task here).
+    dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
+    import dask.array as da
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    X_dask, y_dask = da.from_array(X, chunks=100), da.from_array(y, chunks=100)
+    est = MultiTaskNetEstimator(trunk_sizes=(8,), lr=1e-2, random_state=0)
+    model = dask_ml_wrappers.Incremental(est)
+    with time_limit(TEST_TIMEOUT, "Incremental.fit"):
+        for _ in range(3):
+            model.partial_fit(X_dask, y_dask, classes=[0, 1])
+    fitted = model.estimator_
+    assert fitted.n_iter_ == 12  # 3 passes over 4 blocks
+    assert fitted.score(X, y) > 0.8
