@@ -13,7 +13,14 @@ The examples in ``examples/`` are run by sphinx-gallery during the build.
 import os
 from datetime import date
 
+import sys
+
+from sphinx_gallery.sorting import FunctionSortKey
+
 import sklearn_mtl
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _gallery_order import quickstart_first  # noqa: E402
 
 project = "sklearn_mtl"
 author = "sklearn_mtl developers"
@@ -23,7 +30,8 @@ version = release = sklearn_mtl.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
+    # no sphinx.ext.mathjax: it loads MathJax from a CDN, and these pages
+    # must read offline; formulas are written in plain text
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",  # the benchmark pages are the scripts' Markdown output
@@ -60,18 +68,19 @@ numpydoc_validation_exclude = {
 }
 
 # -- Example gallery -----------------------------------------------------------
+
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    # the quickstart first, then by file name
+    "within_subsection_order": FunctionSortKey(quickstart_first),
     "matplotlib_animations": False,
     "show_memory": False,
     "doc_module": ("sklearn_mtl",),
     "backreferences_dir": "generated/backreferences",  # for the minigalleries
-    "reference_url": {"sklearn_mtl": None},
     "capture_repr": ("_repr_html_", "__repr__"),
 }
 
@@ -92,7 +101,16 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn_mtl {release}"
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 8,  # the API reference in the top bar
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
+# The section navigation only where a page has sub-pages: elsewhere it is empty.
+html_sidebars = {
+    page: []
+    for page in (
+        "index", "install", "user_guide", "methods", "scale_out", "architecture",
+        "benchmarks_quality", "benchmarks_speed", "sg_execution_times",
+    )
+}  # fmt: skip

@@ -21,6 +21,7 @@ sex still teaches the network its species and mass.
 # -------------
 # Features and targets come from one table. Rows whose features are missing
 # are imputed inside the pipeline; rows whose *labels* are missing stay in.
+import matplotlib.pyplot as plt
 from palmerpenguins import load_penguins
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -28,7 +29,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from sklearn_mtl import MultiTaskNetEstimator, Task
+from sklearn_mtl import MultiTaskNetEstimator, Task, score_tasks
 
 penguins = load_penguins()
 numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]
@@ -70,9 +71,15 @@ model = make_pipeline(preprocess, net).fit(X_train, Y_train)
 # ---------------
 # Accuracy for the classification tasks, R² for body mass, each on the test
 # penguins that have that label.
-scores = model[-1].score_tasks(model[:-1].transform(X_test), Y_test)
+scores = score_tasks(model, X_test, Y_test)
 for task, score in scores.items():
     print(f"{task:>12}: {score:.3f}")
+
+fig, ax = plt.subplots(figsize=(5, 2.5), constrained_layout=True)
+ax.barh(list(scores), list(scores.values()), color=["C0", "C1", "C2"])
+ax.set_xlim(0, 1)
+ax.set_xlabel("test score (accuracy, or R² for body mass)")
+plt.show()
 
 # %%
 # Predictions come back in each task's own labels and units.

@@ -639,6 +639,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         Returns
         -------
         self : MultiTaskNetEstimator
+            The estimator, trained one more epoch.
         """
         first = not self.__sklearn_is_fitted__()
         if first:

@@ -125,6 +125,7 @@ class TaskView(BaseEstimator):
         Returns
         -------
         self : TaskView
+            This view, unchanged.
         """
         return self
 
@@ -138,6 +139,7 @@ class TaskView(BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            The task's class labels, or its values in the target's units.
         """
         model, index, kind, classes = self._task()
         y_pred = self.estimator.predict(X)
@@ -165,6 +167,7 @@ class TaskView(BaseEstimator):
         Returns
         -------
         score : float
+            Accuracy, or R².
         """
         y_pred = self.predict(X)
         y = np.asarray(y)
@@ -186,6 +189,7 @@ class TaskView(BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            The probability of each class; rows sum to one.
         """
         model, index, _, _ = self._task()
         proba = self.estimator.predict_proba(X)
