@@ -182,3 +182,22 @@ class HoldoutSplit:
                 "validation_fraction, give these tasks more labels, or set "
                 "early_stopping=False."
             )
+
+
+class GivenSplit:
+    """skorch ``train_split``: train on all rows, validate on a given set.
+
+    The validation rows are the user's (``fit(X_val=..., y_val=...)``), in
+    the same packed layout as the training targets. The fit sets it for its
+    training and clears it afterwards, so a fitted net keeps no data.
+
+    Parameters
+    ----------
+    valid : TensorDataset
+    """
+
+    def __init__(self, valid):
+        self.valid = valid
+
+    def __call__(self, dataset, y=None, **fit_params):
+        return dataset, self.valid

@@ -20,6 +20,7 @@ import torch
 from skorch.callbacks import ProgressBar
 
 from ._data import (
+    GivenSplit,
     HoldoutSplit,
     SparseRows,
     TensorBatchIterator,
@@ -109,7 +110,7 @@ def _callbacks(spec):
     callbacks = copy.deepcopy(list(spec.callbacks))
     if spec.verbose >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
-    if spec.validation_fraction is not None:
+    if spec.early_stopping:
         stop = StopEarly(
             monitor="valid_loss",
             patience=spec.n_iter_no_change,
@@ -131,6 +132,13 @@ def _criterion_kwargs(spec, seed):
     elif spec.loss.weighting == "pcgrad":
         kwargs["random_state"] = [int(seed), 1]  # independent of the shuffling
     return kwargs
+
+
+def _holdout_split(spec, seeds):
+    """The random hold-out split of ``spec``, or None (none, or a given set)."""
+    if spec.validation_fraction is None or spec.validation_given:
+        return None
+    return HoldoutSplit(spec.validation_fraction, seeds.split, spec.task_names)
 
 
 def make_net(spec, seeds):
@@ -160,11 +168,6 @@ def make_net(spec, seeds):
     if spec.optimizer in FUSED_OPTIMIZERS:
         optimizer_params["optimizer__fused"] = True
     callbacks, sink = _callbacks(spec)
-    train_split = None
-    if spec.validation_fraction is not None:
-        train_split = HoldoutSplit(
-            spec.validation_fraction, seeds.split, spec.task_names
-        )
     return MultiTaskNet(
         module=MultiTaskNetwork,
         **{f"module__{key}": value for key, value in spec.module.kwargs().items()},
@@ -184,7 +187,7 @@ def make_net(spec, seeds):
         iterator_train__shuffle=True,
         iterator_train__seed=seeds.shuffle,
         iterator_valid=TensorBatchIterator,
-        train_split=train_split,
+        train_split=_holdout_split(spec, seeds),
         callbacks=callbacks,
         callbacks__print_log__sink=sink,
         # constant under the fixed weighting: not worth a column of the log;
@@ -258,8 +261,7 @@ def resume_net(net, spec, seeds):
     # on an initialized net.
     net.iterator_train__seed = seeds.shuffle
     net.record_gradient_conflict = spec.record_gradient_conflict
-    if net.train_split is not None:
-        net.train_split.seed = seeds.split
+    net.train_split = _holdout_split(spec, seeds)
     net.criterion_.weights = torch.as_tensor(
         spec.task_weights, dtype=torch.float32, device=net.device
     )
@@ -288,7 +290,9 @@ def initialize_net(net, spec, generator, trunk_source=None):
     return net
 
 
-def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
+def train(
+    net, spec, X, packed, seed, *, initialize=False, trunk_source=None, valid=None
+):
     """Train ``net`` on ``X`` and the packed targets.
 
     Parameters
@@ -309,6 +313,10 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
         Whether to initialize the net first (see :func:`initialize_net`).
     trunk_source : TrunkSource or None, default=None
         With ``initialize``, the trunk to start from.
+    valid : tuple of (ndarray, ndarray) or None, default=None
+        A given validation set, ``X_val`` and its packed targets, for
+        ``spec.validation_given``: early stopping watches its loss, and the
+        net does not keep it.
 
     Returns
     -------
@@ -319,6 +327,13 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
     dataset = TensorDataset(
         as_rows(X, spec.device), torch.as_tensor(packed, device=spec.device)
     )
+    if valid is not None:
+        net.train_split = GivenSplit(
+            TensorDataset(
+                as_rows(valid[0], spec.device),
+                torch.as_tensor(valid[1], device=spec.device),
+            )
+        )
     generator = fit_generator(seed, spec.device)
     with torch_threads(spec.num_threads):
         if initialize:
@@ -331,6 +346,8 @@ def train(net, spec, X, packed, seed, *, initialize=False, trunk_source=None):
                 net.partial_fit(dataset, epochs=spec.max_epochs)
         finally:
             set_generator(net.module_, None)  # a fitted net keeps no generator
+            if valid is not None:  # nor the user's validation data
+                net.train_split = None
     if net._interrupted and not net.history:
         raise KeyboardInterrupt  # interrupted before any epoch finished
     # The epoch's losses were finite, but its last steps may not have been.

@@ -233,6 +233,7 @@ def _encode_estimator(est):
             else None
         ),
         "y_1d": bool(est._y_1d_),
+        "early_stopping_": bool(est.early_stopping_),
         "output_config": {
             key: _encode_value(value, f"set_output({key}=...)")
             for key, value in get_output_config(est).items()
@@ -670,6 +671,9 @@ def load(
         if message.startswith("The model file is invalid"):
             raise
         raise ValueError(f"The model file is invalid: {message}") from None
+    early_stopping = document.get("early_stopping_", False)
+    _expect(isinstance(early_stopping, bool), "early_stopping_ must be a boolean")
+    est.early_stopping_ = early_stopping
     if feature_names is not None:
         est.feature_names_in_ = np.asarray(feature_names, dtype=object)
     if output_config:

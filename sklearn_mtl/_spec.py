@@ -119,7 +119,11 @@ class NetSpec:
     max_epochs, batch_size : int
     schedule : {"joint", "sequential"}
     validation_fraction : float or None
-        The held-out share for early stopping; None: no early stopping.
+        The held-out share for early stopping; None: no early stopping, or
+        (with ``validation_given``) none held out.
+    validation_given : bool
+        Whether the fit validates on a given set (``X_val``) and stops early
+        on it, holding out nothing.
     n_iter_no_change : int
     tol : float
     freeze_trunk : bool
@@ -145,6 +149,7 @@ class NetSpec:
     batch_size: int = 128
     schedule: str = "joint"
     validation_fraction: float | None = None
+    validation_given: bool = False
     n_iter_no_change: int = 10
     tol: float = 1e-4
     freeze_trunk: bool = False
@@ -157,6 +162,11 @@ class NetSpec:
 
     def __post_init__(self):
         _check_spec(self)
+
+    @property
+    def early_stopping(self):
+        """Whether training stops on a validation loss (held out or given)."""
+        return self.validation_given or self.validation_fraction is not None
 
     @property
     def per_task_gradients(self):

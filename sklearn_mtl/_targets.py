@@ -116,12 +116,23 @@ def read_targets(y, tasks, reserved_names, n_rows):
     return tasks, match_columns(columns, column_names, tasks), y_1d
 
 
-def check_n_rows(n_rows, columns):
+def read_validation_targets(y_val, tasks, n_rows):
+    """The label columns of a given validation set, in the order of ``tasks``.
+
+    ``y_val`` is matched to the fitted tasks like ``y`` is (by name for a
+    DataFrame, by position for an array); missing labels are allowed.
+    """
+    columns, column_names, _ = split_columns(y_val)
+    check_n_rows(n_rows, columns, names=("X_val", "y_val"))
+    return match_columns(columns, column_names, tasks, y_name="y_val")
+
+
+def check_n_rows(n_rows, columns, names=("X", "y")):
     """Raise unless the target columns have ``n_rows`` rows, like ``X``."""
     if columns and len(columns[0]) != n_rows:
         raise ValueError(
-            f"X has {n_rows} rows but y has {len(columns[0])}; they need one row "
-            "per sample."
+            f"{names[0]} has {n_rows} rows but {names[1]} has {len(columns[0])}; "
+            "they need one row per sample."
         )
 
 
@@ -192,26 +203,26 @@ def stack_predictions(columns):
     return out
 
 
-def match_columns(columns, column_names, tasks):
+def match_columns(columns, column_names, tasks, y_name="y"):
     """Order ``y``'s columns like ``tasks``: by name (DataFrame) or by position."""
     task_names = [name for name, _ in tasks]
     if column_names is None:
         if len(columns) != len(task_names):
             raise ValueError(
-                f"y has {len(columns)} column(s) but there are {len(task_names)} "
-                f"tasks {task_names}; y needs one column per task, in task order."
+                f"{y_name} has {len(columns)} column(s) but there are {len(task_names)} "
+                f"tasks {task_names}; {y_name} needs one column per task, in task order."
             )
         return columns
     missing = [name for name in task_names if name not in column_names]
     if missing:
         raise ValueError(
-            f"y has no column for task(s) {missing}; its columns are "
-            f"{column_names}. A DataFrame y is matched to the tasks by column name."
+            f"{y_name} has no column for task(s) {missing}; its columns are "
+            f"{column_names}. A DataFrame {y_name} is matched to the tasks by column name."
         )
     extra = [name for name in column_names if name not in task_names]
     if extra:
         raise ValueError(
-            f"y has column(s) {extra} that match no task; the tasks are "
+            f"{y_name} has column(s) {extra} that match no task; the tasks are "
             f"{task_names}. Drop these columns or add a task for each."
         )
     return [columns[column_names.index(name)] for name in task_names]
@@ -437,6 +448,33 @@ def encode_targets(tasks, columns, sample_weights, fitted_codecs=None):
         codes.append(task_codes)
         weights.append(task_weights)
     return resolved, codecs, pack(codes, weights)
+
+
+def encode_validation(tasks, codecs, columns, sample_weights):
+    """Pack a given validation set with the codecs fitted on the training labels.
+
+    Its labels are weighted like the training labels (``sample_weight_val``
+    times the tasks' ``class_weight``, ``"balanced"`` counted on the
+    validation labels); a task may have no validation label.
+
+    Returns
+    -------
+    packed : ndarray of shape (n_samples_val, 2 * n_tasks), float32
+    """
+    for (name, _), codec, column in zip(tasks, codecs, columns):
+        classes = getattr(codec, "classes", None)
+        if classes is None:
+            continue
+        values, _, _ = labelled_values(column)
+        unseen = np.setdiff1d(values, classes)
+        if len(unseen):
+            raise ValueError(
+                f"Task {name!r}: y_val has labels {unseen.tolist()} that y does "
+                f"not have (its classes are {classes.tolist()}), and the network "
+                "has no output for them. Drop those rows from the validation set, "
+                "or include examples of these classes in y."
+            )
+    return encode_targets(tasks, columns, sample_weights, list(codecs))[2]
 
 
 def task_column(y, name, task_names):
