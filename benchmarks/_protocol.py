@@ -186,6 +186,11 @@ def mae_per_task(Y, predictions):
     return {"mean MAE": np.mean(list(scores.values())), **scores}
 
 
+def r2_per_task(Y, predictions):
+    scores = {f"R² {name}": r2_score(y, p) for name, y, p in _labelled(Y, predictions)}
+    return {"mean R²": np.mean(list(scores.values())), **scores}
+
+
 def pooled_explained_variance(Y, predictions):
     pairs = [(y, p) for _, y, p in _labelled(Y, predictions)]
     y, p = (np.concatenate(part) for part in zip(*pairs, strict=True))

@@ -75,9 +75,14 @@ class MaskedMultiTaskLoss(nn.Module):
         """Per-task sums of the weighted row losses and of the label weights.
 
         Without ``sample_weight`` or class weights, the second tensor counts
-        the labelled rows.
+        the labelled rows. Outputs of ``k`` times as many rows as the targets
+        are an ensemble's members in training (member-major): each member is
+        scored on the targets, and the means are the members' mean losses.
         """
         codes, weights = unpack(targets, len(self.losses))
+        n_members = outputs[0].shape[0] // max(len(codes), 1)
+        if n_members > 1:  # an ensemble in training: each member's rows in turn
+            codes, weights = codes.repeat(n_members, 1), weights.repeat(n_members, 1)
         # One (n_rows, n_tasks) matrix of row losses, weighted and summed at
         # once: fewer small tensor operations per training step.
         row_losses = torch.stack(

@@ -152,6 +152,77 @@ class LinearHeads(nn.Module):
         return self.linear(X).split(self.n_outputs, dim=1)
 
 
+class EnsembleInput(nn.Module):
+    """Copies of each row, one per ensemble member, scaled feature by feature.
+
+    TabM-mini's adapter (Gorishniy et al., ICLR 2025): member ``m`` sees
+    ``r_m * x``, with ``r_m`` a learned vector started at random signs
+    (:func:`reset_ensemble`); everything after it is shared, so one matrix
+    product serves all members. A batch of ``n`` rows becomes ``k * n`` rows,
+    member-major (rows ``m * n`` to ``(m + 1) * n - 1`` are member ``m``'s).
+
+    Parameters
+    ----------
+    n_members : int
+    n_features : int
+    """
+
+    def __init__(self, n_members, n_features):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_members, n_features))
+
+    def forward(self, X):
+        return (X.unsqueeze(0) * self.weight.unsqueeze(1)).reshape(-1, X.shape[1])
+
+
+class EnsembleLinearHeads(nn.Module):
+    """:class:`LinearHeads` with one output layer per ensemble member.
+
+    Member ``m``'s rows (see :class:`EnsembleInput`) go through its own
+    ``(n_in, sum(n_outputs))`` matrix: one batched product for all members.
+
+    Parameters
+    ----------
+    n_members : int
+    n_in : int
+    n_outputs : sequence of int
+    """
+
+    def __init__(self, n_members, n_in, n_outputs):
+        super().__init__()
+        self.n_outputs = tuple(int(n) for n in n_outputs)
+        width = sum(self.n_outputs)
+        self.weight = nn.Parameter(torch.empty(n_members, n_in, width))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, width))
+
+    def forward(self, X):
+        n_members = self.weight.shape[0]
+        rows = X.reshape(n_members, -1, X.shape[1])
+        out = torch.baddbmm(self.bias, rows, self.weight)
+        return out.reshape(-1, out.shape[2]).split(self.n_outputs, dim=1)
+
+
+def reset_ensemble(module, generator):
+    """Draw the ensemble's adapters and output layers from ``generator``.
+
+    Adapters start at random signs (TabM-mini); each member's output layer
+    like an ``nn.Linear`` of its own (uniform within ``±1/sqrt(n_in)``).
+    """
+    for layer in module.modules():
+        if isinstance(layer, EnsembleInput):
+            signs = torch.randint(
+                0, 2, layer.weight.shape, generator=generator,
+                device=layer.weight.device,
+            )  # fmt: skip
+            with torch.no_grad():
+                layer.weight.copy_(2.0 * signs - 1.0)
+        elif isinstance(layer, EnsembleLinearHeads):
+            n_in = layer.weight.shape[1]
+            bound = 1 / math.sqrt(n_in) if n_in else 0
+            nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+
 class MultiTaskNetwork(nn.Module):
     """A shared trunk feeding one head per task, optionally through group towers.
 
@@ -186,6 +257,19 @@ class MultiTaskNetwork(nn.Module):
         When no task has a group or hidden head layers, compute all heads
         as one :class:`LinearHeads` layer (the same function, faster).
         ``heads`` is then that layer rather than a ``ModuleList``.
+    n_ensemble : int, default=1
+        Members of a parameter-efficient ensemble (TabM-mini): each row is
+        copied once per member through :class:`EnsembleInput`; the trunk,
+        towers and hidden head layers are shared, and fused output layers
+        are per member (:class:`EnsembleLinearHeads`). In training mode each
+        task's output holds ``n_ensemble * n`` rows (member-major), each
+        member trained on its own loss; in evaluation mode the members'
+        predictions are averaged: probabilities (returned as their log,
+        which are logits of the mean probabilities) for the tasks of
+        ``head_proba``, values for the others.
+    head_proba : tuple of bool or None, default=None
+        Per task, whether its outputs are class logits (averaged as
+        probabilities); None: all are.
     """
 
     def __init__(
@@ -200,8 +284,16 @@ class MultiTaskNetwork(nn.Module):
         head_groups=None,
         group_sizes=(),
         fuse_heads=True,
+        n_ensemble=1,
+        head_proba=None,
     ):
         super().__init__()
+        self.n_ensemble = int(n_ensemble)
+        self.head_proba = (
+            (True,) * len(heads) if head_proba is None else tuple(head_proba)
+        )
+        if self.n_ensemble > 1:
+            self.ensemble_input = EnsembleInput(self.n_ensemble, n_features)
         self.custom_trunk = trunk is not None
         if trunk is None:
             self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
@@ -220,7 +312,12 @@ class MultiTaskNetwork(nn.Module):
             None if g is None else group_names.index(g) for g in head_groups
         ]
         if fuse_heads and not group_names and all(not sizes for sizes, _ in heads):
-            self.heads = LinearHeads(width, [n_outputs for _, n_outputs in heads])
+            n_outputs = [n_outputs for _, n_outputs in heads]
+            self.heads = (
+                LinearHeads(width, n_outputs)
+                if self.n_ensemble == 1
+                else EnsembleLinearHeads(self.n_ensemble, width, n_outputs)
+            )
             return
         self.heads = nn.ModuleList()
         for (head_sizes, n_outputs), tower in zip(heads, self.head_towers):
@@ -229,9 +326,20 @@ class MultiTaskNetwork(nn.Module):
             self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
 
     def forward(self, X):
+        if self.n_ensemble == 1:
+            return self._forward(X)
+        outputs = self._forward(self.ensemble_input(X))
+        if self.training:
+            return outputs
+        return tuple(
+            _mean_of_members(out, self.n_ensemble, proba)
+            for out, proba in zip(outputs, self.head_proba)
+        )
+
+    def _forward(self, X):
         shared = self.trunk(X)
-        if isinstance(self.heads, LinearHeads):
-            return self.heads(shared)
+        if isinstance(self.heads, LinearHeads | EnsembleLinearHeads):
+            return tuple(self.heads(shared))
         if not len(self.towers):
             return tuple(head(shared) for head in self.heads)
         towers = [tower(shared) for tower in self.towers]
@@ -239,3 +347,15 @@ class MultiTaskNetwork(nn.Module):
             head(shared if tower is None else towers[tower])
             for head, tower in zip(self.heads, self.head_towers)
         )
+
+
+def _mean_of_members(output, n_members, proba):
+    """Average an output's member-major rows over the members.
+
+    Class logits are averaged as probabilities: the log of the mean
+    probability is returned, a logit vector whose softmax is that mean.
+    """
+    output = output.reshape(n_members, -1, output.shape[1])
+    if proba:
+        return torch.logsumexp(output.log_softmax(dim=2), dim=0) - math.log(n_members)
+    return output.mean(dim=0)

@@ -27,7 +27,12 @@ from ._data import (
     TensorDataset,
     as_rows,
 )
-from ._module import MultiTaskNetwork, reset_linear_layers, set_generator
+from ._module import (
+    MultiTaskNetwork,
+    reset_ensemble,
+    reset_linear_layers,
+    set_generator,
+)
 from ._torchjd import AggregatorLoss
 from ._training import MultiTaskNet, StopEarly
 from ._transfer import copy_trunk
@@ -222,13 +227,15 @@ def check_resumable(fitted, spec):
         fitted.task_names != spec.task_names
         or old.heads != new.heads
         or old.head_groups != new.head_groups
+        or old.head_proba != new.head_proba
         or fitted.loss.losses != spec.loss.losses
     ):
         changed.append("the tasks")
     changed += [
         "schedule" if key == "fuse_heads" else key
         for key, value in old.kwargs().items()
-        if key not in ("heads", "head_groups") and getattr(new, key) != value
+        if key not in ("heads", "head_groups", "head_proba")
+        and getattr(new, key) != value
     ]
     if fitted.loss.weighting != spec.loss.weighting:
         changed.append("weighting")
@@ -285,6 +292,7 @@ def initialize_net(net, spec, generator, trunk_source=None):
     reset_linear_layers(
         module, generator, module.trunk if module.custom_trunk else None
     )
+    reset_ensemble(module, generator)
     if trunk_source is not None:
         copy_trunk(trunk_source, module)
     return net

@@ -51,6 +51,10 @@ class ModuleSpec:
     group_sizes : tuple of int
     fuse_heads : bool
         Whether heads without hidden layers may be fused into one layer.
+    n_ensemble : int
+        Members of the parameter-efficient ensemble (1: a single network).
+    head_proba : tuple of bool or None
+        Per task, whether it classifies (members average probabilities).
     """
 
     n_features: int
@@ -63,6 +67,8 @@ class ModuleSpec:
     head_groups: tuple | None = None
     group_sizes: tuple = ()
     fuse_heads: bool = True
+    n_ensemble: int = 1
+    head_proba: tuple | None = None
 
     def kwargs(self):
         """The keyword arguments of the torch module."""

@@ -1,0 +1,244 @@
+"""Choose the estimator's defaults on validation data only (the protocol of issue 18).
+
+Every candidate (a set of ``MultiTaskNetEstimator`` parameters) is fitted
+with the pipeline of ``bench_quality.py``'s model (1) on the training part
+of the first outer split of each data set, minus that split's first inner
+validation part, and scored on that validation part with the data set's main
+metric. The test parts of ``bench_quality.py`` take no part: the same
+defaults are then scored on them there. Besides the shared real data sets
+(Tox21, Adult, Parkinson's, Yeast, penguins, School), two generated ones
+stand for the failure modes the defaults must avoid:
+
+- ``small-wide``: 300 rows, 100 numeric features, 3 regression targets of
+  one smooth nonlinear signal (where 100 epochs without early stopping were
+  the best model of all);
+- ``noisy-missing``: 8,000 rows, 30 features, 8 noisy regression targets
+  with half the labels missing (where 100 epochs without early stopping
+  overfit to a negative R²).
+
+Each data set's scores are normalized between its worst (0) and best (1)
+candidate, and candidates are ranked by the mean normalized score, with
+their worst normalized score and their fit time relative to the old
+defaults beside it.
+
+Run from the repository root (needs ``../shared/data``; data sets not found
+are skipped)::
+
+    python benchmarks/studies/choose_defaults.py --n-jobs 2
+    python benchmarks/studies/choose_defaults.py --only ensemble --n-jobs 2
+
+It prints one Markdown table per data set and the ranking; the results,
+with their command and time, are in ``docs/benchmarks_quality.md``.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ helpers
+
+import _data
+import numpy as np
+import pandas as pd
+from _protocol import BENCHMARKS, Benchmark, kfold, r2_per_task
+from _quality_models import _network, _task_predictions, _tasks
+from joblib import Parallel, delayed
+
+OLD = {"early_stopping": False}
+
+CANDIDATES = {
+    "old defaults": OLD,
+    "stop early": {"early_stopping": True},
+    "stop early, dropout 0.1": {"early_stopping": True, "dropout": 0.1},
+    "stop early, dropout 0.2": {"early_stopping": True, "dropout": 0.2},
+    "stop early, (256, 128), dropout 0.2": {
+        "early_stopping": True,
+        "trunk_sizes": (256, 128),
+        "dropout": 0.2,
+    },
+    "stop early, (256, 128), dropout 0.3": {
+        "early_stopping": True,
+        "trunk_sizes": (256, 128),
+        "dropout": 0.3,
+    },
+    "stop early, dropout 0.1, weight decay 1e-4": {
+        "early_stopping": True,
+        "dropout": 0.1,
+        "weight_decay": 1e-4,
+    },
+    "stop early, dropout 0.1, patience 20": {
+        "early_stopping": True,
+        "dropout": 0.1,
+        "n_iter_no_change": 20,
+    },
+    "stop early, dropout 0.1, batch 256": {
+        "early_stopping": True,
+        "dropout": 0.1,
+        "batch_size": 256,
+    },
+    "no stop, dropout 0.1": {"early_stopping": False, "dropout": 0.1},
+    "no stop, dropout 0.2": {"early_stopping": False, "dropout": 0.2},
+    "no stop, (256, 128), dropout 0.2": {
+        "early_stopping": False,
+        "trunk_sizes": (256, 128),
+        "dropout": 0.2,
+    },
+}
+ENSEMBLE_CANDIDATES = {
+    "old defaults": OLD,
+    "stop early, dropout 0.1": {"early_stopping": True, "dropout": 0.1},
+    "stop early, dropout 0.1, 4 members": {
+        "early_stopping": True,
+        "dropout": 0.1,
+        "n_ensemble": 4,
+    },
+    "stop early, dropout 0.1, 8 members": {
+        "early_stopping": True,
+        "dropout": 0.1,
+        "n_ensemble": 8,
+    },
+    "no stop, dropout 0.1, 4 members": {
+        "early_stopping": False,
+        "dropout": 0.1,
+        "n_ensemble": 4,
+    },
+}
+
+
+# -- the generated data sets -----------------------------------------------------
+
+
+def _small_wide():
+    rng = np.random.RandomState(0)
+    n, d = 300, 100
+    X = rng.normal(size=(n, d))
+    latent = np.tanh(X[:, :10] @ rng.normal(size=10) / 3) + 0.5 * np.sin(X[:, 10])
+    Y = {
+        f"y{k}": latent * rng.uniform(0.5, 2) + 0.1 * rng.normal(size=n)
+        for k in range(3)
+    }
+    X = pd.DataFrame(X, columns=[f"x{j}" for j in range(d)])
+    return _data.Data(X, pd.DataFrame(Y), dict.fromkeys(Y, _data.REGRESSION))
+
+
+def _noisy_missing():
+    rng = np.random.RandomState(1)
+    n, d, t = 8000, 30, 8
+    X = rng.normal(size=(n, d))
+    shared = np.tanh(X[:, :5] @ rng.normal(size=5) / 2)
+    Y = {}
+    for k in range(t):
+        own = np.sin(X[:, 5 + k])
+        signal = shared + 0.5 * own
+        y = signal + 1.6 * rng.normal(size=n)  # R² of the signal about 0.25
+        y[rng.uniform(size=n) < 0.5] = np.nan
+        Y[f"t{k}"] = y
+    X = pd.DataFrame(X, columns=[f"x{j}" for j in range(d)])
+    return _data.Data(X, pd.DataFrame(Y), dict.fromkeys(Y, _data.REGRESSION))
+
+
+def _generated(title, load, rows):
+    return Benchmark(
+        title=title,
+        load=load,
+        protocol=f"generated, {rows}",
+        folds=kfold,
+        splits=(1, 1),
+        metrics=r2_per_task,
+        higher_is_better=True,
+        weighting="equal",
+    )
+
+
+DATA_SETS = {
+    **BENCHMARKS,
+    "small-wide": _generated("small-wide", _small_wide, "300 x 100, 3 R"),
+    "noisy-missing": _generated("noisy-missing", _noisy_missing, "8,000 x 30, 8 R"),
+}
+
+
+def _score(bench, data, fold, params, seed):
+    train, valid = fold.inner[0]
+    X, Y = fold.X_train, fold.Y_train
+    model = _network(bench, _tasks(data.kinds), seed, False, params)
+    start = time.perf_counter()
+    model.fit(X.iloc[train], Y.iloc[train])
+    elapsed = time.perf_counter() - start
+    predictions = _task_predictions(model, X.iloc[valid], data.kinds)
+    score = bench.metrics(Y.iloc[valid], predictions)
+    return float(next(iter(score.values()))), elapsed, int(model[-1].n_iter_)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATA_SETS))
+    parser.add_argument("--only", choices=["plain", "ensemble"], default="plain")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    args = parser.parse_args(argv)
+    candidates = CANDIDATES if args.only == "plain" else ENSEMBLE_CANDIDATES
+    jobs, benches = [], {}
+    for key in args.datasets:
+        bench = DATA_SETS[key]
+        try:
+            data = bench.load()
+        except _data.DataNotFound as exc:
+            print(f"{bench.title}: skipped, data not found ({exc})")
+            continue
+        fold = next(iter(bench.folds(data, 1)))
+        benches[key] = bench
+        for name, params in candidates.items():
+            for seed in range(args.seeds):
+                jobs.append((key, name, seed, bench, data, fold, params))
+    start = time.perf_counter()
+    results = Parallel(n_jobs=args.n_jobs, verbose=0)(
+        delayed(_score)(bench, data, fold, params, seed)
+        for _, _, seed, bench, data, fold, params in jobs
+    )
+    table = pd.DataFrame(
+        [
+            (key, name, seed, *result)
+            for (key, name, seed, *_), result in zip(jobs, results)
+        ],
+        columns=["data", "candidate", "seed", "score", "seconds", "epochs"],
+    )
+    table = table.groupby(["data", "candidate"], sort=False).mean(numeric_only=True)
+    normalized = {}
+    for key, bench in benches.items():
+        part = table.loc[key]
+        score = part["score"] if bench.higher_is_better else -part["score"]
+        span = score.max() - score.min()
+        normalized[key] = (score - score.min()) / (span if span > 0 else 1)
+        print(
+            f"\n### {bench.title} ({'higher' if bench.higher_is_better else 'lower'} is better)\n"
+        )
+        print("| candidate | score | epochs | fit (s) |")
+        print("|---|---:|---:|---:|")
+        for name, row in part.iterrows():
+            print(
+                f"| {name} | {row['score']:.4f} | {row['epochs']:.0f} | {row['seconds']:.1f} |"
+            )
+    normalized = pd.DataFrame(normalized)
+    times = table["seconds"].unstack("data")
+    ratio = times.div(times.loc["old defaults"], axis=1)
+    ranking = pd.DataFrame(
+        {
+            "mean normalized": normalized.mean(axis=1),
+            "worst normalized": normalized.min(axis=1),
+            "median time vs old": ratio.median(axis=1),
+        }
+    ).sort_values("mean normalized", ascending=False)
+    print("\n### Ranking (validation parts only)\n")
+    print("| candidate | mean normalized | worst normalized | median fit time vs old |")
+    print("|---|---:|---:|---:|")
+    for name, row in ranking.iterrows():
+        print(
+            f"| {name} | {row['mean normalized']:.3f} | {row['worst normalized']:.3f} "
+            f"| {row['median time vs old']:.2f}x |"
+        )
+    print(f"\n{len(jobs)} fits in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
