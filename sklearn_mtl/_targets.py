@@ -209,15 +209,17 @@ def match_columns(columns, column_names, tasks, y_name="y"):
     if column_names is None:
         if len(columns) != len(task_names):
             raise ValueError(
-                f"{y_name} has {len(columns)} column(s) but there are {len(task_names)} "
-                f"tasks {task_names}; {y_name} needs one column per task, in task order."
+                f"{y_name} has {len(columns)} column(s) but there are "
+                f"{len(task_names)} tasks {task_names}; {y_name} needs one column "
+                "per task, in task order."
             )
         return columns
     missing = [name for name in task_names if name not in column_names]
     if missing:
         raise ValueError(
             f"{y_name} has no column for task(s) {missing}; its columns are "
-            f"{column_names}. A DataFrame {y_name} is matched to the tasks by column name."
+            f"{column_names}. A DataFrame {y_name} is matched to the tasks by "
+            "column name."
         )
     extra = [name for name in column_names if name not in task_names]
     if extra:
