@@ -210,14 +210,14 @@ def main(argv=None):
         score = part["score"] if bench.higher_is_better else -part["score"]
         span = score.max() - score.min()
         normalized[key] = (score - score.min()) / (span if span > 0 else 1)
-        print(
-            f"\n### {bench.title} ({'higher' if bench.higher_is_better else 'lower'} is better)\n"
-        )
+        better = "higher" if bench.higher_is_better else "lower"
+        print(f"\n### {bench.title} ({better} is better)\n")
         print("| candidate | score | epochs | fit (s) |")
         print("|---|---:|---:|---:|")
         for name, row in part.iterrows():
             print(
-                f"| {name} | {row['score']:.4f} | {row['epochs']:.0f} | {row['seconds']:.1f} |"
+                f"| {name} | {row['score']:.4f} | {row['epochs']:.0f} "
+                f"| {row['seconds']:.1f} |"
             )
     normalized = pd.DataFrame(normalized)
     times = table["seconds"].unstack("data")
