@@ -10,6 +10,8 @@ ones that run on a data set. Also here, for the studies under ``studies/``: the
 auxiliary tasks of (7) and ``binary_probabilities``.
 """
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 from _data import BINARY, MULTICLASS, REGRESSION
@@ -37,6 +39,14 @@ QUICK_ITERATIONS = 20  # max_iter of (4) and (5), trees of (6), in --quick mode
 FOREST_TREES = 200  # trees of each random forest of (6)
 HEAD_SIZES = ((), (32,))  # the head sizes tried by the grid search of (2)
 AUXILIARY_MAX_MISSING = 0.01  # drop a descriptor missing for more training rows
+# (9): the defaults before early_stopping="auto" and the chosen regularization
+# (docs/benchmarks_quality.md, "Choosing the defaults").
+OLD_DEFAULTS = {"early_stopping": False}
+ENSEMBLE_MEMBERS = 8  # (10)
+# (12): TabM-D's epoch budget (its default is unbounded, with patience 16):
+# a cap for a CPU budget; RealMLP-TD keeps its own 256 epochs.
+TABM_MAX_EPOCHS = 50
+PYTABKIT = importlib.util.find_spec("pytabkit") is not None
 
 
 TASK_KIND = {
@@ -109,6 +119,49 @@ def mtl_default(bench, data, fold, quick):
     model = _network(bench, _tasks(data.kinds), fold.seed, quick, {})
     model.fit(fold.X_train, fold.Y_train)
     return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
+def mtl_old_defaults(bench, data, fold, quick):
+    model = _network(bench, _tasks(data.kinds), fold.seed, quick, OLD_DEFAULTS)
+    model.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
+def mtl_ensemble(bench, data, fold, quick):
+    params = {"n_ensemble": ENSEMBLE_MEMBERS}
+    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
+    model.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
+def _pytabkit(bench, data, fold, quick, classifier, regressor, params):
+    """One pytabkit model per task, on the inputs every model gets."""
+    params = {"random_state": fold.seed, "device": "cpu", "n_threads": 1, **params}
+    if quick:
+        params["n_epochs"] = QUICK_EPOCHS
+
+    def make(name, kind):
+        model = regressor if kind == REGRESSION else classifier
+        return Pipeline([("prep", _preprocessor(bench)), ("net", model(**params))])
+
+    return _per_task_predictions(make, fold, data.kinds), ""
+
+
+def realmlp(bench, data, fold, quick):
+    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
+
+    return _pytabkit(
+        bench, data, fold, quick, RealMLP_TD_Classifier, RealMLP_TD_Regressor, {}
+    )
+
+
+def tabm(bench, data, fold, quick):
+    from pytabkit import TabM_D_Classifier, TabM_D_Regressor
+
+    return _pytabkit(
+        bench, data, fold, quick, TabM_D_Classifier, TabM_D_Regressor,
+        {"n_epochs": TABM_MAX_EPOCHS},
+    )  # fmt: skip
 
 
 def mtl_tuned(bench, data, fold, quick):
@@ -306,9 +359,14 @@ MODELS = {
     "(6) random forest": random_forest,
     "(7) multi-task net + auxiliary tasks": mtl_auxiliary,
     "(8) mean of nets of (7)": mtl_auxiliary_ensemble,
+    "(9) multi-task net, old defaults": mtl_old_defaults,
+    f"(10) multi-task net, n_ensemble={ENSEMBLE_MEMBERS}": mtl_ensemble,
+    "(11) RealMLP-TD (pytabkit)": realmlp,
+    "(12) TabM-D (pytabkit)": tabm,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
+OLD_DEFAULT, ENSEMBLE, REALMLP, TABM = list(MODELS)[8:12]
 
 
 def model_number(name):
@@ -320,14 +378,17 @@ def models_for(bench, numbers=None):
     """The names of the models (keys of ``MODELS``) run on data set ``bench``.
 
     (6) runs only where ``bench.random_forest`` is set, (7) and (8) only where
-    ``bench.auxiliary`` is. With ``numbers``, only the models of those
-    numbers (``{7, 8}``: models (7) and (8)).
+    ``bench.auxiliary`` is, (11) and (12) only where ``pytabkit`` is
+    installed. With ``numbers``, only the models of those numbers (``{7,
+    8}``: models (7) and (8)).
     """
     no_auxiliary = bench.auxiliary is None
     skipped = {
         FOREST: not bench.random_forest,
         AUXILIARY: no_auxiliary,
         AUXILIARY_ENSEMBLE: no_auxiliary,
+        REALMLP: not PYTABKIT,
+        TABM: not PYTABKIT,
     }
     return [
         name

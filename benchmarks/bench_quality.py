@@ -1,6 +1,6 @@
 """Quality benchmark: where does multi-task learning help, on real data?
 
-Six public data sets with several targets each, five or six contenders each:
+Six public data sets with several targets each, up to twelve contenders each:
 
 (1) ``MultiTaskNetEstimator`` with its default parameters (inputs standardized,
     categorical inputs one-hot encoded, ``random_state`` set);
@@ -33,6 +33,20 @@ Six public data sets with several targets each, five or six contenders each:
 (8) on Tox21 only, the mean of ``AUXILIARY_MEMBERS`` networks of (7) that
     differ only in their seed (the first is (7)'s): predicted probabilities
     averaged per assay. An ensemble, at five times the cost of (7).
+(9) ``MultiTaskNetEstimator`` with the defaults it had before early stopping
+    became automatic (``_quality_models.OLD_DEFAULTS``), to show the change;
+(10) the defaults with ``n_ensemble=8``: eight TabM-mini members in one
+    network, one fit;
+(11) RealMLP with its tuned defaults (``pytabkit.RealMLP_TD_Classifier`` /
+    ``Regressor``: 256 epochs, its own robust scaling, embeddings, schedule
+    and 20 % validation split), one per task, on the same inputs as every
+    other model, one thread;
+(12) TabM with its defaults (``pytabkit.TabM_D_Classifier`` / ``Regressor``:
+    32 members, piecewise-linear embeddings, early stopping on a 20 %
+    validation split), one per task, but with at most ``TABM_MAX_EPOCHS``
+    (50) epochs for a CPU budget (its default has no epoch limit, patience
+    16). (11) and (12) need ``pytabkit`` (``pip install -e
+    ".[benchmarks]"``) and are skipped without it.
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;
@@ -119,6 +133,7 @@ from _quality_models import (
     AUXILIARY_ENSEMBLE,
     MODELS,
     MTL_TUNED,
+    PYTABKIT,
     SINGLE_TASK,
     SKLEARN_MLP,
     models_for,
@@ -268,6 +283,8 @@ def print_header(args):
     print(f"- mode: {mode}")
     if args.n_jobs != 1:
         print(f"- splits run {args.n_jobs} at a time, in worker processes")
+    if not PYTABKIT:
+        print("- pytabkit is not installed: models (11) and (12) are skipped")
     print(f"- date: {datetime.date.today().isoformat()}")
     print(f"- code: sklearn_mtl {sklearn_mtl.__version__}, {_code_revision()}")
     print(

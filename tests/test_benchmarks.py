@@ -274,3 +274,20 @@ def test_weighting_benchmark_quick_run_prints_both_tables():
     assert "| famo |" in out and "| mgda |" in out
     assert "### Adult" in out and "### Yeast" in out
     assert "| fixed, tuned: " in out
+
+
+# -- bench_defaults.py and studies/choose_defaults.py ---------------------------
+
+
+def test_defaults_benchmark_quick_run_prints_both_comparisons():
+    out = run_script(BENCHMARKS / "bench_defaults.py", "--quick")
+    assert "## New defaults against old ones" in out
+    assert "| 8 members / 1 |" in out
+
+
+def test_choose_defaults_ranks_candidates_on_generated_data():
+    out = run_script(
+        STUDIES / "choose_defaults.py", "--datasets", "small-wide", "--quick"
+    )
+    assert "### Ranking (validation parts only)" in out
+    assert "| old defaults |" in out

@@ -24,14 +24,15 @@ defaults beside it.
 Run from the repository root (needs ``../shared/data``; data sets not found
 are skipped)::
 
-    python benchmarks/studies/choose_defaults.py --n-jobs 2
-    python benchmarks/studies/choose_defaults.py --only ensemble --n-jobs 2
+    python benchmarks/studies/choose_defaults.py --n-jobs 2 --cache fits.json
+    python benchmarks/studies/choose_defaults.py --datasets small-wide --quick
 
 It prints one Markdown table per data set and the ranking; the results,
 with their command and time, are in ``docs/benchmarks_quality.md``.
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -45,65 +46,45 @@ from _protocol import BENCHMARKS, Benchmark, kfold, r2_per_task
 from _quality_models import _network, _task_predictions, _tasks
 from joblib import Parallel, delayed
 
+from sklearn_mtl import MultiTaskNetEstimator
+
 OLD = {"early_stopping": False}
 
+# Candidates, the most likely first (a run can be cut short and resumed).
 CANDIDATES = {
     "old defaults": OLD,
     "stop early": {"early_stopping": True},
     "stop early, dropout 0.1": {"early_stopping": True, "dropout": 0.1},
-    "stop early, dropout 0.2": {"early_stopping": True, "dropout": 0.2},
     "stop early, (256, 128), dropout 0.2": {
         "early_stopping": True,
         "trunk_sizes": (256, 128),
         "dropout": 0.2,
     },
-    "stop early, (256, 128), dropout 0.3": {
-        "early_stopping": True,
-        "trunk_sizes": (256, 128),
-        "dropout": 0.3,
-    },
+    "stop early, 4 members": {"early_stopping": True, "n_ensemble": 4},
+    "no stop, dropout 0.1": {"early_stopping": False, "dropout": 0.1},
     "stop early, dropout 0.1, weight decay 1e-4": {
         "early_stopping": True,
         "dropout": 0.1,
         "weight_decay": 1e-4,
-    },
-    "stop early, dropout 0.1, patience 20": {
-        "early_stopping": True,
-        "dropout": 0.1,
-        "n_iter_no_change": 20,
-    },
-    "stop early, dropout 0.1, batch 256": {
-        "early_stopping": True,
-        "dropout": 0.1,
-        "batch_size": 256,
-    },
-    "no stop, dropout 0.1": {"early_stopping": False, "dropout": 0.1},
-    "no stop, dropout 0.2": {"early_stopping": False, "dropout": 0.2},
-    "no stop, (256, 128), dropout 0.2": {
-        "early_stopping": False,
-        "trunk_sizes": (256, 128),
-        "dropout": 0.2,
-    },
-}
-ENSEMBLE_CANDIDATES = {
-    "old defaults": OLD,
-    "stop early, dropout 0.1": {"early_stopping": True, "dropout": 0.1},
-    "stop early, dropout 0.1, 4 members": {
-        "early_stopping": True,
-        "dropout": 0.1,
-        "n_ensemble": 4,
     },
     "stop early, dropout 0.1, 8 members": {
         "early_stopping": True,
         "dropout": 0.1,
         "n_ensemble": 8,
     },
-    "no stop, dropout 0.1, 4 members": {
-        "early_stopping": False,
-        "dropout": 0.1,
-        "n_ensemble": 4,
-    },
+    "no stop, 4 members": {"early_stopping": False, "n_ensemble": 4},
 }
+# The data sets, cheapest first.
+ORDER = [
+    "small-wide",
+    "penguins",
+    "yeast",
+    "parkinsons",
+    "noisy-missing",
+    "tox21",
+    "adult",
+    "school",
+]
 
 
 # -- the generated data sets -----------------------------------------------------
@@ -158,7 +139,20 @@ DATA_SETS = {
 }
 
 
+_warmed_up = False
+
+
+def _warm_up():
+    """One tiny fit per worker process, so that first-call costs stay untimed."""
+    global _warmed_up
+    if not _warmed_up:
+        X = np.random.RandomState(0).normal(size=(64, 3))
+        MultiTaskNetEstimator(max_epochs=1).fit(X, X[:, 0])
+        _warmed_up = True
+
+
 def _score(bench, data, fold, params, seed):
+    _warm_up()
     train, valid = fold.inner[0]
     X, Y = fold.X_train, fold.Y_train
     model = _network(bench, _tasks(data.kinds), seed, False, params)
@@ -170,14 +164,32 @@ def _score(bench, data, fold, params, seed):
     return float(next(iter(score.values()))), elapsed, int(model[-1].n_iter_)
 
 
+def _key(job):
+    key, name, seed = job[:3]
+    return f"{key} | {name} | {seed}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATA_SETS))
-    parser.add_argument("--only", choices=["plain", "ensemble"], default="plain")
+    parser.add_argument("--datasets", nargs="+", default=ORDER)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="a JSON file of finished fits: read to skip them, extended as "
+        "fits finish (so an interrupted run resumes)",
+    )
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 3 candidates, 3 epochs"
+    )
     args = parser.parse_args(argv)
-    candidates = CANDIDATES if args.only == "plain" else ENSEMBLE_CANDIDATES
+    candidates = CANDIDATES
+    if args.quick:
+        candidates = {
+            name: {**params, "max_epochs": 3}
+            for name, params in list(candidates.items())[:3]
+        }
     jobs, benches = [], {}
     for key in args.datasets:
         bench = DATA_SETS[key]
@@ -192,10 +204,20 @@ def main(argv=None):
             for seed in range(args.seeds):
                 jobs.append((key, name, seed, bench, data, fold, params))
     start = time.perf_counter()
-    results = Parallel(n_jobs=args.n_jobs, verbose=0)(
+    done = {}
+    if args.cache is not None and args.cache.exists():
+        done = json.loads(args.cache.read_text())
+    todo = [job for job in jobs if _key(job) not in done]
+    finished = Parallel(n_jobs=args.n_jobs, return_as="generator")(
         delayed(_score)(bench, data, fold, params, seed)
-        for _, _, seed, bench, data, fold, params in jobs
+        for _, _, seed, bench, data, fold, params in todo
     )
+    for job, result in zip(todo, finished):
+        done[_key(job)] = result
+        print(f"{_key(job)}: {result[0]:.4f} in {result[1]:.0f} s", file=sys.stderr)
+        if args.cache is not None:
+            args.cache.write_text(json.dumps(done))
+    results = [done[_key(job)] for job in jobs]
     table = pd.DataFrame(
         [
             (key, name, seed, *result)
