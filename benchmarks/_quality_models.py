@@ -11,6 +11,8 @@ auxiliary tasks of (7) and ``binary_probabilities``.
 """
 
 import importlib.util
+import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -144,7 +146,12 @@ def _pytabkit(bench, data, fold, quick, classifier, regressor, params):
         model = regressor if kind == REGRESSION else classifier
         return Pipeline([("prep", _preprocessor(bench)), ("net", model(**params))])
 
-    return _per_task_predictions(make, fold, data.kinds), ""
+    # pytorch-lightning, under pytabkit, logs and warns at every fit.
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _per_task_predictions(make, fold, data.kinds), ""
 
 
 def realmlp(bench, data, fold, quick):
