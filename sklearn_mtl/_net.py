@@ -202,6 +202,7 @@ def make_net(spec, seeds):
         task_names=list(spec.task_names),
         record_gradient_conflict=spec.record_gradient_conflict,
         freeze_trunk=spec.freeze_trunk,
+        record_task_affinity=spec.record_task_affinity,
     )
 
 
@@ -258,6 +259,7 @@ def resume_net(net, spec, seeds):
     # on an initialized net.
     net.iterator_train__seed = seeds.shuffle
     net.record_gradient_conflict = spec.record_gradient_conflict
+    net.record_task_affinity = spec.record_task_affinity
     if net.train_split is not None:
         net.train_split.seed = seeds.split
     net.criterion_.weights = torch.as_tensor(
