@@ -274,3 +274,13 @@ def test_weighting_benchmark_quick_run_prints_both_tables():
     assert "| famo |" in out and "| mgda |" in out
     assert "### Adult" in out and "### Yeast" in out
     assert "| fixed, tuned: " in out
+
+
+# -- bench_task_affinity.py ----------------------------------------------------
+
+
+def test_task_affinity_benchmark_quick_run_prints_its_tables():
+    out = run_script(BENCHMARKS / "bench_task_affinity.py", "--quick")
+    assert "Clusters recovered in" in out
+    assert "| grouped |" in out and "| alone |" in out
+    assert "| record_task_affinity=10 |" in out
