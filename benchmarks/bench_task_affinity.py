@@ -114,7 +114,8 @@ def planted(quick):
     print(f"\nClusters recovered in {recovered} of {len(seeds)} seeds.\n")
     print(
         "| model | test R² (mean over tasks), mean ± std over seeds "
-        "| grouped minus this model, paired by seed: mean ± std | seeds won by grouped |"
+        "| grouped minus this model, paired by seed: mean ± std "
+        "| seeds won by grouped |"
     )
     print("|---|---|---|---|")
     grouped = np.array(rows["grouped"])
