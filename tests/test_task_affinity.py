@@ -215,6 +215,18 @@ def test_warm_start_goes_on_averaging_and_a_fit_without_recording_drops_it():
     assert not hasattr(est, "task_affinity_")
 
 
+def test_partial_fit_and_the_sequential_schedule_record_affinity():
+    X, Y = planted_clusters(0, n=120)
+    est = affinity_estimator(record_task_affinity=1, batch_size=40)
+    est.partial_fit(X, Y)
+    count = est.net_._affinity_count.copy()
+    assert (count == 3).all()  # three batches, every pair labelled in each
+    est.partial_fit(X, Y)
+    assert (est.net_._affinity_count == 2 * count).all()
+    sequential = affinity_estimator(schedule="sequential", max_epochs=1)
+    assert np.isfinite(sequential.fit(X, Y).task_affinity_).all()
+
+
 def test_no_trained_trunk_is_an_error():
     X, Y = planted_clusters(0, n=60)
     with pytest.raises(ValueError, match="record_task_affinity=5 takes lookahead"):
