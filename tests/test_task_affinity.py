@@ -254,6 +254,37 @@ def test_affinity_survives_pickle_and_save_load(tmp_path):
     assert (loaded.net_._affinity_count >= est.net_._affinity_count).all()
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d.update(task_affinity_counts=None),
+        lambda d: d["task_affinity_counts"][0].__setitem__(1, 1.5),
+        lambda d: d["task_affinity_counts"][0].__setitem__(0, -1),
+        lambda d: d["task_affinity_counts"][0].__setitem__(1, 0),
+        lambda d: d.update(task_affinity_=[[0.0]]),
+    ],
+)
+def test_tampered_affinity_in_a_model_file_is_rejected(tmp_path, edit):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    X, Y = planted_clusters(0, n=60)
+    est = affinity_estimator(max_epochs=1, record_task_affinity=1).fit(X, Y)
+    path = tmp_path / "m.safetensors"
+    sklearn_mtl.save(est, path)
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    document = json.loads(metadata["estimator"])
+    edit(document)
+    metadata["estimator"] = json.dumps(document)
+    save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ValueError, match="The model file is invalid.*task_affinity"):
+        sklearn_mtl.load(path)
+
+
 def test_model_without_affinity_saves_and_loads_without_it(tmp_path):
     X, Y = planted_clusters(0, n=60)
     est = affinity_estimator(max_epochs=1, record_task_affinity=None).fit(X, Y)
