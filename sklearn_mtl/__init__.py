@@ -5,9 +5,12 @@ targets at once (classification and regression mixed, labels possibly
 missing), behind scikit-learn's estimator API.
 """
 
+from ._affinity_display import TaskAffinityDisplay
 from ._display import TrainingHistoryDisplay
 from ._estimator import MultiTaskNetEstimator
 from ._evaluation import cross_val_predict, score_tasks
+from ._grouping import group_tasks, suggest_task_groups
+from ._grouping_report import task_grouping_report
 from ._persistence import load, save
 from ._scorer import make_task_scorer
 from ._task import Task
@@ -19,13 +22,17 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "MultiTaskNetEstimator",
     "Task",
+    "TaskAffinityDisplay",
     "TaskView",
     "TrainingHistoryDisplay",
     "__version__",
     "cross_val_predict",
+    "group_tasks",
     "load",
     "make_task_scorer",
     "save",
     "score_tasks",
+    "suggest_task_groups",
+    "task_grouping_report",
     "transfer_report",
 ]

@@ -324,6 +324,22 @@ class MultiTaskNetEstimator(_BaseComposition):
         values mean the tasks pull the shared layers in opposite
         directions. Costs one backward pass per task.
 
+    record_task_affinity : int or None, default=None
+        Every ``record_task_affinity`` training steps, measure how a step of
+        the shared trunk on each task's loss alone would change every
+        task's loss on the same batch (Task Affinity Grouping, TAG; see
+        ``task_affinity_``), and average over training. The lookahead step
+        is plain gradient descent with the optimizer's current learning
+        rate; it moves the trunk only (the parameters every task passes
+        through; group towers and heads keep their values) and runs in
+        evaluation mode on copies of the parameters, so the fitted model is
+        the same as without recording. A warm start (and each
+        ``partial_fit``) adds to the measurements of the fits it continues.
+        Requires a trained trunk. Costs, per measurement, one forward and one
+        batched backward pass and one forward pass batched over the tasks.
+        None records nothing. :func:`suggest_task_groups` turns the matrix
+        into groups.
+
     Attributes
     ----------
     tasks_ : list of (str, Task) tuples
@@ -369,6 +385,19 @@ class MultiTaskNetEstimator(_BaseComposition):
         With ``record_gradient_conflict=True`` only: the mean cosine
         similarity of each pair of tasks' trunk gradients in the last epoch
         (1 on the diagonal; NaN for a pair never labelled together).
+
+    task_affinity_ : ndarray of shape (n_tasks, n_tasks)
+        With ``record_task_affinity`` only: ``[i, j]`` is the mean, over the
+        recorded steps, of ``1 - L_j(after) / L_j(before)``, the relative
+        decrease of task ``j``'s loss on the batch after a lookahead step of
+        the trunk on task ``i``'s loss (each task's own weighted mean loss,
+        with ``sample_weight`` and class weights but without
+        ``Task.weight``), in task order. Positive: task ``i``'s gradient
+        helps task ``j``; negative: it hurts. A step counts for a pair only
+        when its batch holds a row labelled for both tasks; NaN for a pair
+        never measured (never labelled together). The diagonal is each
+        task's effect on itself. Small numbers: a step with a small learning
+        rate changes the loss little; compare entries with each other.
 
     See Also
     --------
@@ -441,6 +470,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "record_gradient_conflict": ["boolean"],
+        "record_task_affinity": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -480,6 +510,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
         record_gradient_conflict: bool = False,
+        record_task_affinity: int | None = None,
     ) -> None:
         self.tasks = tasks
         self.trunk_sizes = trunk_sizes
@@ -512,6 +543,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.random_state = random_state
         self.verbose = verbose
         self.record_gradient_conflict = record_gradient_conflict
+        self.record_task_affinity = record_task_affinity
 
     # -- parameters: tasks are routed like Pipeline steps ---------------------
 
@@ -855,6 +887,11 @@ class MultiTaskNetEstimator(_BaseComposition):
             tol=float(self.tol),
             freeze_trunk=bool(self.freeze_trunk),
             record_gradient_conflict=bool(self.record_gradient_conflict),
+            record_task_affinity=(
+                None
+                if self.record_task_affinity is None
+                else int(self.record_task_affinity)
+            ),
             device=self._device(),
             num_threads=self.num_threads,
             verbose=int(self.verbose),
@@ -939,6 +976,11 @@ class MultiTaskNetEstimator(_BaseComposition):
             self.gradient_cosine_ = np.array(cosine, dtype=np.float64)
         elif hasattr(self, "gradient_cosine_"):
             del self.gradient_cosine_  # from an earlier fit
+        affinity = net.task_affinity() if spec.record_task_affinity else None
+        if affinity is not None:
+            self.task_affinity_ = affinity
+        elif hasattr(self, "task_affinity_"):
+            del self.task_affinity_
         self._spec_ = replace(spec, trunk_source=None)  # don't keep another's weights
         self._codecs_ = codecs
         self._y_1d_ = y_1d

@@ -210,6 +210,7 @@ def make_net(spec, seeds):
         task_names=list(spec.task_names),
         record_gradient_conflict=spec.record_gradient_conflict,
         freeze_trunk=spec.freeze_trunk,
+        record_task_affinity=spec.record_task_affinity,
     )
 
 
@@ -268,6 +269,7 @@ def resume_net(net, spec, seeds):
     # on an initialized net.
     net.iterator_train__seed = seeds.shuffle
     net.record_gradient_conflict = spec.record_gradient_conflict
+    net.record_task_affinity = spec.record_task_affinity
     net.train_split = _holdout_split(spec, seeds)
     net.criterion_.weights = torch.as_tensor(
         spec.task_weights, dtype=torch.float32, device=net.device

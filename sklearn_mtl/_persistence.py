@@ -32,7 +32,8 @@ _FORMAT = "sklearn_mtl"
 # Version 2 (sklearn_mtl 0.1.0.dev0 after the internal redesign): codecs,
 # seeds and the fitted task weights are stored as such, group towers are
 # numbered. Version 1 files cannot be read: their weights are named for the
-# old network layout.
+# old network layout. Optional entries added since (task_affinity_ and its
+# counts) leave older version-2 files readable: absent means not recorded.
 _FORMAT_VERSION = "2"
 # torch classes a file may name, and the base class each must derive from
 _TORCH_NAMESPACES = {
@@ -219,6 +220,9 @@ def _split_optimizer_state(optimizer):
 def _encode_estimator(est):
     net = est.net_
     cosine = getattr(est, "gradient_cosine_", None)
+    affinity = getattr(est, "task_affinity_", None)
+    # The counts of measurements let a warm start after load go on averaging.
+    counts = getattr(net, "_affinity_count", None) if affinity is not None else None
     return {
         "params": _encode_params(est),
         "tasks_": _encode_tasks(est.tasks_),
@@ -242,6 +246,8 @@ def _encode_estimator(est):
         "seeds": _seeds(net),
         "task_weights_": [float(w) for w in est.task_weights_],
         "gradient_cosine_": None if cosine is None else cosine.tolist(),
+        "task_affinity_": None if affinity is None else affinity.tolist(),
+        "task_affinity_counts": None if counts is None else counts.tolist(),
     }
 
 
@@ -640,6 +646,25 @@ def load(
     cosine = _decode_matrix(
         document.get("gradient_cosine_"), len(tasks), "gradient_cosine_"
     )
+    affinity = _decode_matrix(
+        document.get("task_affinity_"), len(tasks), "task_affinity_"
+    )
+    affinity_counts = _decode_matrix(
+        document.get("task_affinity_counts"), len(tasks), "task_affinity_counts"
+    )
+    _expect(
+        (affinity is None) == (affinity_counts is None)
+        and (
+            affinity_counts is None
+            or bool(
+                (affinity_counts >= 0).all()
+                and (affinity_counts == np.round(affinity_counts)).all()
+                and (np.isnan(affinity) == (affinity_counts == 0)).all()
+            )
+        ),
+        "task_affinity_counts must be non-negative ints, zero exactly where "
+        "task_affinity_ is NaN",
+    )
     output_config = document.get("output_config") or {}
     _expect(
         isinstance(output_config, dict)
@@ -657,6 +682,11 @@ def load(
         net.history = history
         net.task_weights_ = np.array(weights, dtype=np.float64)
         net.gradient_cosine_ = cosine
+        if affinity is not None:
+            net._affinity_count = affinity_counts.astype(np.int64)
+            net._affinity_sum = np.where(net._affinity_count > 0, affinity, 0.0) * (
+                net._affinity_count
+            )
 
     shapes = {
         name.partition(".")[2]: tuple(tensor.shape)

@@ -134,6 +134,8 @@ class NetSpec:
     tol : float
     freeze_trunk : bool
     record_gradient_conflict : bool
+    record_task_affinity : int or None
+        Measure the tasks' lookahead affinities every that many steps.
     device : torch.device
     num_threads : int or None
     verbose : int
@@ -160,6 +162,7 @@ class NetSpec:
     tol: float = 1e-4
     freeze_trunk: bool = False
     record_gradient_conflict: bool = False
+    record_task_affinity: int | None = None
     device: torch.device = torch.device("cpu")
     num_threads: int | None = 1
     verbose: int = 0
@@ -250,4 +253,12 @@ def _check_spec(spec):
             f"{'freeze_trunk=True' if spec.freeze_trunk else 'trunk_sizes=()'} "
             "leaves no shared parameters to train. Use a trained trunk, or "
             "weighting='fixed', 'uncertainty', 'dwa' or 'famo'."
+        )
+    if spec.record_task_affinity is not None and (spec.freeze_trunk or no_trunk):
+        raise ValueError(
+            f"record_task_affinity={spec.record_task_affinity} takes lookahead "
+            "steps of the shared trunk, but "
+            f"{'freeze_trunk=True' if spec.freeze_trunk else 'trunk_sizes=()'} "
+            "leaves no shared parameters to train. Use a trained trunk, or "
+            "record_task_affinity=None."
         )

@@ -76,10 +76,12 @@ class Task(BaseEstimator):
         (see :meth:`MultiTaskNetEstimator.fit`); since the task's loss is the
         weighted *mean* over its labelled rows, only their ratios matter.
 
-    group : str or None, default=None
+    group : str, int or None, default=None
         Partial sharing: tasks with the same group share a tower of hidden
         layers (the estimator's ``group_sizes``) between the trunk and their
-        heads. None attaches the head to the trunk directly.
+        heads. None attaches the head to the trunk directly. An int label,
+        such as those of :func:`~sklearn_mtl.suggest_task_groups`, names a
+        group as well as a string does.
 
     See Also
     --------
@@ -101,7 +103,7 @@ class Task(BaseEstimator):
         "head_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"auto", *CLASSIFICATION_LOSSES, *REGRESSION_LOSSES})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "group": [str, None],
+        "group": [str, Integral, None],
     }
 
     def __init__(
@@ -112,7 +114,7 @@ class Task(BaseEstimator):
         head_sizes: Sequence[int] = (),
         loss: str = "auto",
         class_weight: dict[Any, float] | str | None = None,
-        group: str | None = None,
+        group: str | int | None = None,
     ) -> None:
         self.kind = kind
         self.weight = weight
@@ -201,10 +203,13 @@ def check_task_list(tasks, reserved_names, check_names=True):
             task._validate_params()
         except InvalidParameterError as exc:
             raise InvalidParameterError(f"Task {name!r}: {exc}") from None
-        if task.group is not None and (not task.group or "." in task.group):
+        group = task.group
+        if isinstance(group, bool) or (
+            isinstance(group, str) and (not group or "." in group)
+        ):
             raise ValueError(
-                f"Task {name!r}: group must be a non-empty str without '.', got "
-                f"{task.group!r}."
+                f"Task {name!r}: group must be a non-empty str without '.' or an "
+                f"int, got {group!r}."
             )
         if isinstance(task.class_weight, dict):
             bad = {k: v for k, v in task.class_weight.items() if not _is_weight(v)}

@@ -8,17 +8,21 @@ the last epoch's weights and gradient cosines as arrays; it stops with a
 clear error when a task's loss stops being finite, computes per-task
 gradients of the trunk for the weightings that combine gradients (PCGrad,
 MGDA, GradNorm) and for the gradient-conflict diagnostic, freezes a
-transferred trunk, rolls an interrupted epoch back, and trains the tasks one
-after another (:meth:`MultiTaskNet.fit_sequentially`).
+transferred trunk, rolls an interrupted epoch back, trains the tasks one
+after another (:meth:`MultiTaskNet.fit_sequentially`), and measures the
+tasks' affinities every few steps (:mod:`sklearn_mtl._affinity`).
 """
 
 import math
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
 
+from ._affinity import lookahead_affinity, mean_affinity
 from ._loss import task_means
 from ._weighting import gradient_cosines
 
@@ -67,11 +71,21 @@ class MultiTaskNet(NeuralNet):
         Keep the module's ``trunk`` fixed: its parameters are not trained
         (``requires_grad`` off, left out of the optimizer) and it runs in
         evaluation mode (no dropout, no batch-norm statistics updates).
+    record_task_affinity : int or None, default=None
+        Every that many training steps, before the step, measure the tasks'
+        lookahead affinities on the step's batch
+        (:func:`~sklearn_mtl._affinity.lookahead_affinity`, with the
+        optimizer's current learning rate) and add them to running sums,
+        kept across warm starts; :meth:`task_affinity` is their mean.
     """
 
     # Set at each training start; defaults for nets that never trained.
     _per_task = False
     _active_task = None
+    # The affinity measurements: sums and counts per pair, the step counter.
+    _affinity_sum = None
+    _affinity_count = None
+    _affinity_step = 0
 
     def __init__(
         self,
@@ -79,12 +93,14 @@ class MultiTaskNet(NeuralNet):
         task_names=(),
         record_gradient_conflict=False,
         freeze_trunk=False,
+        record_task_affinity=None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.task_names = task_names
         self.record_gradient_conflict = record_gradient_conflict
         self.freeze_trunk = freeze_trunk
+        self.record_task_affinity = record_task_affinity
 
     # -- set-up ----------------------------------------------------------------
 
@@ -120,6 +136,8 @@ class MultiTaskNet(NeuralNet):
         )
         if self._per_task:
             self._split_parameters()
+        if self.record_task_affinity:
+            self._start_affinity()
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         super().on_train_end(net, X=X, y=y, **kwargs)
@@ -155,9 +173,53 @@ class MultiTaskNet(NeuralNet):
             offset += p.numel()
         self._last_layer = torch.cat(columns).to(shared[0].device)
 
+    def _start_affinity(self):
+        """The shared parameters of the lookahead, and empty sums if none yet."""
+        self._affinity_shared = [
+            f"trunk.{name}"
+            for name, p in self.module_.trunk.named_parameters()
+            if p.requires_grad
+        ]
+        if not self._affinity_shared:
+            raise ValueError(
+                "record_task_affinity takes lookahead steps of the shared trunk, "
+                "but the trunk has no trainable parameters. Use a trained trunk "
+                "or record_task_affinity=None."
+            )
+        n = len(self.task_names)
+        if self._affinity_count is None or self._affinity_count.shape != (n, n):
+            self._affinity_sum = np.zeros((n, n))
+            self._affinity_count = np.zeros((n, n), dtype=np.int64)
+            self._affinity_step = 0
+
+    def _record_affinity(self, batch):
+        Xi, yi = unpack_data(batch)
+        affinity, defined = lookahead_affinity(
+            self.module_,
+            self._affinity_shared,
+            to_tensor(Xi, device=self.device),
+            to_tensor(yi, device=self.device),
+            self.criterion_,
+            self.optimizer_.param_groups[0]["lr"],
+            batched=not self.module_.custom_trunk,
+        )
+        self._affinity_sum += affinity.numpy()
+        self._affinity_count += defined.numpy()
+
+    def task_affinity(self):
+        """The mean recorded affinity matrix (NaN: never measured), or None."""
+        if self._affinity_count is None:
+            return None
+        return mean_affinity(self._affinity_sum, self._affinity_count)
+
     # -- training steps --------------------------------------------------------
 
     def train_step(self, batch, **fit_params):
+        if self.record_task_affinity:
+            # Before the step: its parameters are those the batch meets.
+            if self._affinity_step % self.record_task_affinity == 0:
+                self._record_affinity(batch)
+            self._affinity_step += 1
         step = super().train_step(batch, **fit_params)
         if self._per_task:
             self.criterion_.after_step()

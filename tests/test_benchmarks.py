@@ -291,3 +291,13 @@ def test_choose_defaults_ranks_candidates_on_generated_data():
     )
     assert "### Ranking (validation parts only)" in out
     assert "| old defaults |" in out
+
+
+# -- bench_task_affinity.py ----------------------------------------------------
+
+
+def test_task_affinity_benchmark_quick_run_prints_its_tables():
+    out = run_script(BENCHMARKS / "bench_task_affinity.py", "--quick")
+    assert "Clusters recovered in" in out
+    assert "| grouped |" in out and "| alone |" in out
+    assert "| record_task_affinity=10 |" in out
