@@ -233,7 +233,8 @@ class Benchmark:
     ``"one at half"`` (equal, or one task at half weight) or ``"by count"``
     (equal, or proportional to the labelled training rows). ``net`` holds
     the parameters of the networks of (2) and (3); ``scale=False`` feeds
-    ``X`` to every model unscaled; ``random_forest=True`` adds model (6).
+    ``X`` to every model unscaled; ``random_forest=True`` adds model (6),
+    ``net_ensemble=True`` model (13).
     ``auxiliary``, when set, returns the auxiliary targets of models (7) and
     (8), which run only then: a DataFrame row for row with the loaded data's
     ``X``. ``_quality_models.models_for`` lists the models run on a data set.
@@ -251,6 +252,7 @@ class Benchmark:
     scale: bool = True
     random_forest: bool = False
     auxiliary: Callable | None = None
+    net_ensemble: bool = False
 
 
 BENCHMARKS = {
@@ -272,6 +274,7 @@ BENCHMARKS = {
         scale=False,
         random_forest=True,
         auxiliary=_data.tox21_descriptors,
+        net_ensemble=True,
     ),
     "adult": Benchmark(
         title="Adult",

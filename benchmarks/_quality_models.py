@@ -136,6 +136,13 @@ def mtl_ensemble(bench, data, fold, quick):
     return _task_predictions(model, fold.X_test, data.kinds), ""
 
 
+def mtl_net_ensemble(bench, data, fold, quick):
+    params = dict(bench.net, n_ensemble=ENSEMBLE_MEMBERS)
+    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
+    model.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
 def _pytabkit(bench, data, fold, quick, classifier, regressor, params):
     """One pytabkit model per task, on the inputs every model gets."""
     params = {"random_state": fold.seed, "device": "cpu", "n_threads": 1, **params}
@@ -370,10 +377,11 @@ MODELS = {
     f"(10) multi-task net, n_ensemble={ENSEMBLE_MEMBERS}": mtl_ensemble,
     "(11) RealMLP-TD (pytabkit)": realmlp,
     "(12) TabM-D (pytabkit)": tabm,
+    f"(13) network of (2), n_ensemble={ENSEMBLE_MEMBERS}": mtl_net_ensemble,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
-OLD_DEFAULT, ENSEMBLE, REALMLP, TABM = list(MODELS)[8:12]
+OLD_DEFAULT, ENSEMBLE, REALMLP, TABM, NET_ENSEMBLE = list(MODELS)[8:13]
 
 
 def model_number(name):
@@ -386,8 +394,9 @@ def models_for(bench, numbers=None):
 
     (6) runs only where ``bench.random_forest`` is set, (7) and (8) only where
     ``bench.auxiliary`` is, (11) and (12) only where ``pytabkit`` is
-    installed. With ``numbers``, only the models of those numbers (``{7,
-    8}``: models (7) and (8)).
+    installed, (13) only where ``bench.net_ensemble`` is set. With
+    ``numbers``, only the models of those numbers (``{7, 8}``: models (7)
+    and (8)).
     """
     no_auxiliary = bench.auxiliary is None
     skipped = {
@@ -396,6 +405,7 @@ def models_for(bench, numbers=None):
         AUXILIARY_ENSEMBLE: no_auxiliary,
         REALMLP: not PYTABKIT,
         TABM: not PYTABKIT,
+        NET_ENSEMBLE: not bench.net_ensemble,
     }
     return [
         name

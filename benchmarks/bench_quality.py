@@ -47,6 +47,8 @@ Six public data sets with several targets each, up to twelve contenders each:
     (50) epochs for a CPU budget (its default has no epoch limit, patience
     16). (11) and (12) need ``pytabkit`` (``pip install -e
     ".[benchmarks]"``) and are skipped without it.
+(13) on Tox21 only, the network of (2) (equal task weights, no grid) with
+    ``n_ensemble=8``: one fit of one estimator, on the fingerprints alone.
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;
