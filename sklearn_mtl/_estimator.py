@@ -76,7 +76,7 @@ def _has_classification_task(estimator):
 
 #: The smallest number of training rows for which ``early_stopping="auto"``
 #: holds out a validation set (see the quality benchmark's page).
-AUTO_EARLY_STOPPING_MIN_SAMPLES = 2000
+AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
 
 
 class MultiTaskNetEstimator(_BaseComposition):
@@ -131,8 +131,10 @@ class MultiTaskNetEstimator(_BaseComposition):
             type of torch.nn.Module, default="relu"
         Nonlinearity after every hidden layer, trunk, towers and heads alike.
 
-    dropout : float, default=0.0
-        Dropout probability after every hidden layer, in [0, 1).
+    dropout : float, default=0.1
+        Dropout probability after every hidden layer, in [0, 1). (The
+        default was 0.0 before; see the quality benchmark's page, "Choosing
+        the defaults".)
 
     n_ensemble : int, default=1
         Members of a parameter-efficient ensemble trained in one fit
@@ -262,7 +264,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         ``validation_fraction`` of the training rows, held out. ``"auto"``
         (like scikit-learn's ``HistGradientBoosting*``) stops early when a
         validation set is given or when ``X`` has at least
-        ``AUTO_EARLY_STOPPING_MIN_SAMPLES`` (2,000) rows: on smaller data a
+        ``AUTO_EARLY_STOPPING_MIN_SAMPLES`` (1,000) rows: on smaller data a
         held-out tenth costs more than the overfitting it prevents (see the
         quality benchmark's page, "Choosing the defaults"). The fitted
         attribute ``early_stopping_`` says which applied. (The default was
@@ -481,7 +483,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         trunk: type[torch.nn.Module] | None = None,
         trunk_params: dict[str, Any] | None = None,
         activation: str | type[torch.nn.Module] = "relu",
-        dropout: float = 0.0,
+        dropout: float = 0.1,
         n_ensemble: int = 1,
         group_sizes: Sequence[int] = (32,),
         weighting: Literal[

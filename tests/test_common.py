@@ -10,7 +10,12 @@ from sklearn.utils.estimator_checks import (
 from sklearn_mtl import MultiTaskNetEstimator
 
 # Small and seeded so that the checks run in seconds and compare equal fits.
-ESTIMATOR = MultiTaskNetEstimator(trunk_sizes=(16,), max_epochs=5, random_state=0)
+# Without dropout (the default has 0.1): dropout draws a mask per row, so a row
+# of weight 2 and two copies of it see different masks, and the sample-weight
+# equivalence checks could only hold in expectation.
+ESTIMATOR = MultiTaskNetEstimator(
+    trunk_sizes=(16,), max_epochs=5, dropout=0.0, random_state=0
+)
 
 EXPECTED_FAILED_CHECKS = {}
 

@@ -193,7 +193,8 @@ def test_rows_without_any_label_are_allowed_and_change_nothing(census):
     X, Y = census
     Y = Y.copy()
     Y.iloc[:10] = None
-    est = make_estimator(max_epochs=2, batch_size=len(X))
+    # No dropout: its masks depend on the number of rows in a batch.
+    est = make_estimator(max_epochs=2, batch_size=len(X), dropout=0.0)
     with_rows = est.fit(X, Y).predict(X)
     without_rows = clone(est).fit(X.iloc[10:], Y.iloc[10:]).predict(X)
     assert with_rows.shape == (len(X), 3)
@@ -418,7 +419,10 @@ def test_predict_decodes_batch_by_batch(census, monkeypatch):
         return decode(self, logits)
 
     monkeypatch.setattr(_codecs.ClassCodec, "decode", recording_decode)
-    assert_array_equal(est.predict(X), expected)
+    predicted = est.predict(X)
+    assert_array_equal(predicted[:, :2], expected[:, :2])
+    # Other batch sizes may round the last float bit differently.
+    assert_allclose(predicted[:, 2].astype(float), expected[:, 2].astype(float))
     assert max(seen) == 50 and sum(seen) == 2 * len(X)  # two class tasks
     for proba, proba_before in zip(est.predict_proba(X), expected_proba):
         assert_allclose(proba, proba_before)

@@ -48,19 +48,24 @@ from joblib import Parallel, delayed
 
 from sklearn_mtl import MultiTaskNetEstimator
 
-OLD = {"early_stopping": False}
+OLD = {"early_stopping": False, "dropout": 0.0}
 
-# Candidates, the most likely first (a run can be cut short and resumed).
+# Candidates, the most likely first (a run can be cut short and resumed);
+# each names every parameter it sets that the chosen defaults changed.
 CANDIDATES = {
     "old defaults": OLD,
-    "stop early": {"early_stopping": True},
+    "stop early": {"early_stopping": True, "dropout": 0.0},
     "stop early, dropout 0.1": {"early_stopping": True, "dropout": 0.1},
     "stop early, (256, 128), dropout 0.2": {
         "early_stopping": True,
         "trunk_sizes": (256, 128),
         "dropout": 0.2,
     },
-    "stop early, 4 members": {"early_stopping": True, "n_ensemble": 4},
+    "stop early, 4 members": {
+        "early_stopping": True,
+        "dropout": 0.0,
+        "n_ensemble": 4,
+    },
     "no stop, dropout 0.1": {"early_stopping": False, "dropout": 0.1},
     "stop early, dropout 0.1, weight decay 1e-4": {
         "early_stopping": True,
@@ -72,7 +77,11 @@ CANDIDATES = {
         "dropout": 0.1,
         "n_ensemble": 8,
     },
-    "no stop, 4 members": {"early_stopping": False, "n_ensemble": 4},
+    "no stop, 4 members": {
+        "early_stopping": False,
+        "dropout": 0.0,
+        "n_ensemble": 4,
+    },
 }
 # The data sets, cheapest first.
 ORDER = [
