@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from ._embeddings import NumericalEmbedding
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -177,6 +179,14 @@ class MultiTaskNetwork(nn.Module):
         :func:`make_custom_trunk`); None builds an MLP of ``trunk_sizes``.
     trunk_params : dict or None, default=None
         Keyword arguments of ``trunk``.
+    num_embedding : {"periodic", "piecewise_linear"} or None, default=None
+        Embed each feature before the MLP trunk (:class:`NumericalEmbedding`,
+        the trunk's first layer); its MLP then reads ``n_features *
+        d_embedding`` values. Not with a custom ``trunk``.
+    num_embedding_params : dict or None, default=None
+        The embedding's resolved options.
+    embedding_bins : tuple of tuple of float or None, default=None
+        The piecewise-linear embedding's bin edges, per feature.
     head_groups : list of (str or None) or None, default=None
         Per task, its group; tasks of a group share a tower of
         ``group_sizes`` hidden layers. None: no groups.
@@ -197,13 +207,26 @@ class MultiTaskNetwork(nn.Module):
         dropout=0.0,
         trunk=None,
         trunk_params=None,
+        num_embedding=None,
+        num_embedding_params=None,
+        embedding_bins=None,
         head_groups=None,
         group_sizes=(),
         fuse_heads=True,
     ):
         super().__init__()
         self.custom_trunk = trunk is not None
-        if trunk is None:
+        if num_embedding is not None:
+            # Inside the trunk: transferred, frozen and counted as shared
+            # parameters (per-task gradients, gradient conflict) with it.
+            embedding = NumericalEmbedding(
+                n_features, num_embedding, num_embedding_params, embedding_bins
+            )
+            mlp, width = _make_mlp(
+                embedding.out_features, trunk_sizes, activation, dropout
+            )
+            self.trunk = nn.Sequential(embedding, mlp)
+        elif trunk is None:
             self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
         else:
             self.trunk, width = make_custom_trunk(trunk, n_features, trunk_params or {})
