@@ -4,8 +4,9 @@ One table (Markdown): on each data set, the estimator with
 ``num_embedding=None``, ``"periodic"`` and ``"piecewise_linear"`` (their
 default options), everything else at the package's defaults plus
 ``early_stopping=True`` (as model (2) of ``bench_quality.py``), the inputs
-one-hot encoded and standardized as there (the embeddings then embed the
-one-hot columns too, each as one bin or one periodic feature). Mean ± std of
+one-hot encoded and standardized as there (the one-hot and other binary
+columns pass through the embeddings unchanged; ``--embed-binary`` embeds
+them too). Mean ± std of
 the main test metric over 3 seeds, and the mean fit time (one thread).
 
 Data sets (the shared ones, skipped when absent):
@@ -101,8 +102,10 @@ def real_folds(key, n_seeds, adult_rows):
     return bench, data.kinds, folds
 
 
-def fit_score(bench, kinds, fold, variant, quick, metrics):
+def fit_score(bench, kinds, fold, variant, quick, metrics, options):
     params = {"early_stopping": True, "num_embedding": variant}
+    if variant is not None and options:
+        params["num_embedding_params"] = options
     if quick:
         params["max_epochs"] = 2
     model = _quality_models._network(
@@ -123,6 +126,11 @@ def main():
     parser.add_argument("--school", action="store_true", help="also run School")
     parser.add_argument("--adult-rows", type=int, default=6000)
     parser.add_argument(
+        "--embed-binary",
+        action="store_true",
+        help="embed the binary (one-hot) columns too: embed_binary=True",
+    )
+    parser.add_argument(
         "--datasets",
         nargs="+",
         default=["synthetic", "adult", "parkinsons", "yeast"],
@@ -131,6 +139,7 @@ def main():
     n_seeds = 1 if args.quick else N_SEEDS
     adult_rows = 500 if args.quick else args.adult_rows
     datasets = list(args.datasets) + (["school"] if args.school else [])
+    options = {"embed_binary": True} if args.embed_binary else {}
     warnings.filterwarnings("ignore", category=UserWarning)
 
     header = ["data set", "metric", "num_embedding", "test score (mean ± std)"]
@@ -151,7 +160,7 @@ def main():
             better = "higher" if bench.higher_is_better else "lower"
         for variant in VARIANTS:
             results = [
-                fit_score(bench, kinds, fold, variant, args.quick, metrics)
+                fit_score(bench, kinds, fold, variant, args.quick, metrics, options)
                 for fold in folds
             ]
             metric = results[0][0]

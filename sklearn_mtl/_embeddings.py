@@ -33,12 +33,14 @@ EMBEDDING_DEFAULTS = {
         "frequency_init_scale": 0.01,
         "activation": True,
         "lite": False,
+        "embed_binary": False,
     },
     "piecewise_linear": {
         "d_embedding": 16,
         "n_bins": 48,
         "activation": False,
         "version": "B",
+        "embed_binary": False,
     },
 }
 
@@ -120,6 +122,28 @@ def resolve_embedding_params(kind, params):
     return resolved
 
 
+def embedded_columns(X, embed_binary):
+    """The columns of ``X`` to embed: all, or those of more than two values.
+
+    With ``embed_binary=False`` a column with at most two distinct values
+    (a one-hot or indicator column, or a constant) is not a numerical
+    feature in the paper's sense: it reaches the trunk as it is.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    embed_binary : bool
+
+    Returns
+    -------
+    columns : tuple of int
+        Increasing column indices.
+    """
+    if embed_binary:
+        return tuple(range(X.shape[1]))
+    return tuple(j for j in range(X.shape[1]) if len(np.unique(X[:, j])[:3]) > 2)
+
+
 def quantile_bins(X, n_bins):
     """Bin edges of each column of ``X`` at its ``n_bins + 1`` quantiles.
 
@@ -160,7 +184,11 @@ def embedding_width(kind, params):
 
 
 class NumericalEmbedding(nn.Module):
-    """Embed each numeric feature, then flatten: (n, f) -> (n, f * d).
+    """Embed the chosen features, flatten, append the others as they are.
+
+    ``(n, n_features)`` -> ``(n, n_embedded * d_embedding + n_others)``:
+    first the flattened embeddings of the ``columns``, feature by feature,
+    then the other columns of ``X`` unchanged.
 
     Parameters
     ----------
@@ -169,35 +197,57 @@ class NumericalEmbedding(nn.Module):
     params : dict
         The resolved options (:func:`resolve_embedding_params`).
     bins : tuple of tuple of float or None
-        The piecewise-linear embedding's bin edges, one tuple per feature.
+        The piecewise-linear embedding's bin edges, one tuple per embedded
+        feature.
+    columns : tuple of int or None
+        The features to embed (:func:`embedded_columns`); None: all.
 
     Attributes
     ----------
-    embedding : torch.nn.Module
-        The rtdl-num-embeddings module, output (n, n_features, d_embedding).
+    embedding : torch.nn.Module or None
+        The rtdl-num-embeddings module, output (n, n_embedded,
+        d_embedding); None when no column is embedded.
     out_features : int
-        ``n_features * d_embedding``.
+        ``n_embedded * d_embedding + n_others``.
     """
 
-    def __init__(self, n_features, kind, params, bins=None):
+    def __init__(self, n_features, kind, params, bins=None, columns=None):
         super().__init__()
-        rtdl = _import_rtdl()
-        d = embedding_width(kind, params)
-        if kind == "periodic":
-            self.embedding = rtdl.PeriodicEmbeddings(
-                n_features,
-                d,
-                n_frequencies=params["n_frequencies"],
-                frequency_init_scale=params["frequency_init_scale"],
-                activation=params["activation"],
-                lite=params["lite"],
+        columns = tuple(range(n_features)) if columns is None else tuple(columns)
+        if any(not 0 <= j < n_features for j in columns) or list(columns) != sorted(
+            set(columns)
+        ):
+            raise ValueError(
+                f"The embedded columns must be increasing indices below {n_features}, "
+                f"got {list(columns)[:5]}."
             )
-        else:
-            self.embedding = _piecewise_linear(rtdl, n_features, d, params, bins)
-        self.out_features = n_features * d
+        others = [j for j in range(n_features) if j not in set(columns)]
+        self.register_buffer("columns", torch.tensor(columns, dtype=torch.long))
+        self.register_buffer("others", torch.tensor(others, dtype=torch.long))
+        self.embedding = None
+        d = embedding_width(kind, params)
+        if columns:
+            rtdl = _import_rtdl()
+            if kind == "periodic":
+                self.embedding = rtdl.PeriodicEmbeddings(
+                    len(columns),
+                    d,
+                    n_frequencies=params["n_frequencies"],
+                    frequency_init_scale=params["frequency_init_scale"],
+                    activation=params["activation"],
+                    lite=params["lite"],
+                )
+            else:
+                self.embedding = _piecewise_linear(rtdl, len(columns), d, params, bins)
+        self.out_features = len(columns) * d + len(others)
 
     def forward(self, X):
-        return self.embedding(X).flatten(1)
+        if self.embedding is None:
+            return X
+        if not len(self.others):  # every column: no copy
+            return self.embedding(X).flatten(1)
+        embedded = self.embedding(X[:, self.columns]).flatten(1)
+        return torch.cat([embedded, X[:, self.others]], dim=1)
 
 
 def _piecewise_linear(rtdl, n_features, d, params, bins):

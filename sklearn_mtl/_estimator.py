@@ -26,7 +26,7 @@ from ._compat import (
     get_output_config,
     set_output_config,
 )
-from ._embeddings import quantile_bins, resolve_embedding_params
+from ._embeddings import embedded_columns, quantile_bins, resolve_embedding_params
 from ._module import ACTIVATIONS
 from ._net import (
     check_resumable,
@@ -134,16 +134,20 @@ class MultiTaskNetEstimator(_BaseComposition):
     num_embedding : {"periodic", "piecewise_linear"} or None, default=None
         Embed each numeric feature as a vector before the MLP trunk
         (Gorishniy et al., NeurIPS 2022; needs ``pip install
-        "sklearn-mtl[embeddings]"``). Each of the ``n_features`` columns
-        becomes ``d_embedding`` values, and the trunk's first layer reads
-        the ``n_features * d_embedding`` of them (with ``trunk_sizes=()``,
-        the heads do). ``"periodic"``: ``ReLU(Linear([cos(2 pi c x),
+        "sklearn-mtl[embeddings]"``). Each numeric column of ``X`` (one with
+        more than two distinct values in the training ``X``) becomes
+        ``d_embedding`` values; the trunk's first layer reads them,
+        flattened, followed by the other columns (one-hot and indicator
+        columns, constants) as they are: ``n_numeric * d_embedding +
+        n_other`` inputs (with ``trunk_sizes=()``, the heads do).
+        ``"periodic"``: ``ReLU(Linear([cos(2 pi c x),
         sin(2 pi c x)]))`` with trained frequencies ``c`` per feature
         ("PLR"). ``"piecewise_linear"``: the encoding of ``x`` on quantile
         bins of the training ``X`` (1 for bins below ``x``, the fraction
         of ``x``'s own bin, 0 above), then a linear layer per feature. The
-        bins are computed at the first fit (the first ``partial_fit``
-        block) and kept by ``warm_start`` and later ``partial_fit`` calls.
+        numeric columns and the bins are found at the first fit (the first
+        ``partial_fit`` block) and kept by ``warm_start`` and later
+        ``partial_fit`` calls.
         The embedding is part of the trunk: ``init_trunk_from`` transfers
         it (with its bins), ``freeze_trunk`` freezes it, and the gradient
         weightings treat it as shared. Not with a custom ``trunk`` nor a
@@ -161,7 +165,9 @@ class MultiTaskNetEstimator(_BaseComposition):
         ``"piecewise_linear"``: ``d_embedding`` (16), ``n_bins`` (48, at
         most; a feature with fewer distinct values gets fewer bins),
         ``activation`` (False), ``version`` (``"B"``, which starts as a
-        linear embedding, or ``"A"``). The defaults are those of
+        linear embedding, or ``"A"``). Both: ``embed_binary`` (False; True
+        embeds every column, so the trunk reads ``n_features *
+        d_embedding`` inputs). The other defaults are those of
         rtdl-num-embeddings.
 
     group_sizes : tuple of int, default=(32,)
@@ -720,8 +726,8 @@ class MultiTaskNetEstimator(_BaseComposition):
             codecs = None
         weights = check_sample_weight(sample_weight, X.shape[0], names)
         tasks, codecs, packed = encode_targets(tasks, columns, weights, codecs)
-        bins = self._embedding_bins(X, warm)
-        spec = self._net_spec(tasks, codecs, X.shape[1], warm=warm, bins=bins)
+        embedded = self._embedded_features(X, warm)
+        spec = self._net_spec(tasks, codecs, X.shape[1], warm=warm, embedded=embedded)
         if partial:  # one epoch, all rows: the caller holds the data
             spec = replace(spec, max_epochs=1, validation_fraction=None)
         seeds = self._draw_seeds()
@@ -745,10 +751,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         self._store_fit(net, spec, tasks, codecs, y_1d)
         return self
 
-    def _embedding_bins(self, X, warm):
-        """The piecewise-linear embedding's bins: kept, transferred or from ``X``."""
+    def _embedded_features(self, X, warm):
+        """(columns, bins) of the embedding: kept, transferred or read from ``X``."""
         if self.num_embedding is None:
-            return None
+            return None, None
         if issparse(X):
             raise ValueError(
                 f"num_embedding={self.num_embedding!r} turns every column of X into "
@@ -757,19 +763,21 @@ class MultiTaskNetEstimator(_BaseComposition):
                 "num_embedding=None, or reduce X (e.g. TruncatedSVD) or densify it "
                 "(X.toarray())."
             )
-        if self.num_embedding != "piecewise_linear":
-            return None
         fitted = getattr(self, "_spec_", None) if warm else None
         if fitted is None and self.init_trunk_from is not None:
             fitted = getattr(self.init_trunk_from, "_spec_", None)
-        if fitted is not None and fitted.module.embedding_bins is not None:
-            return fitted.module.embedding_bins  # a mismatch is refused later
+        if fitted is not None and fitted.module.num_embedding == self.num_embedding:
+            # a mismatch of the other options is refused later
+            return fitted.module.embedding_columns, fitted.module.embedding_bins
         params = resolve_embedding_params(
-            "piecewise_linear", dict(self.num_embedding_params or {})
+            self.num_embedding, dict(self.num_embedding_params or {})
         )
-        return quantile_bins(X, params["n_bins"])
+        columns = embedded_columns(X, params["embed_binary"])
+        if self.num_embedding != "piecewise_linear" or not columns:
+            return columns, None
+        return columns, quantile_bins(X[:, columns], params["n_bins"])
 
-    def _net_spec(self, tasks, codecs, n_features, warm=False, bins=None):
+    def _net_spec(self, tasks, codecs, n_features, warm=False, embedded=(None, None)):
         """The :class:`NetSpec` of a fit: parameters, tasks and codecs, checked."""
         groups = tuple(task.group for _, task in tasks)
         embedding = self.num_embedding
@@ -791,7 +799,8 @@ class MultiTaskNetEstimator(_BaseComposition):
                 if embedding is None
                 else resolve_embedding_params(embedding, embedding_params)
             ),
-            embedding_bins=bins,
+            embedding_columns=embedded[0],
+            embedding_bins=embedded[1],
             head_groups=groups if any(g is not None for g in groups) else None,
             group_sizes=check_layer_sizes(self.group_sizes, "group_sizes"),
             # The sequential schedule freezes heads one by one: keep them apart.
@@ -910,8 +919,9 @@ class MultiTaskNetEstimator(_BaseComposition):
         self._y_1d_ = y_1d
 
     def _restore(
-        self, tasks, codecs, n_features, y_1d, seeds, shapes, load_state, bins=None
-    ):
+        self, tasks, codecs, n_features, y_1d, seeds, shapes, load_state,
+        embedded=(None, None),
+    ):  # fmt: skip
         """Rebuild a fitted estimator from stored values (:func:`sklearn_mtl.load`).
 
         The same recipe as :meth:`fit` without training: the spec of the
@@ -919,7 +929,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         weights before anything is allocated, a net built and initialized
         from it, and ``load_state(net)`` to fill in the weights and history.
         """
-        spec = self._net_spec(tasks, codecs, n_features, warm=True, bins=bins)
+        spec = self._net_spec(tasks, codecs, n_features, warm=True, embedded=embedded)
         check_stored_shapes(spec, shapes)
         net = initialize_net(
             make_net(spec, seeds), spec, fit_generator(seeds.torch, spec.device)

@@ -181,12 +181,16 @@ class MultiTaskNetwork(nn.Module):
         Keyword arguments of ``trunk``.
     num_embedding : {"periodic", "piecewise_linear"} or None, default=None
         Embed each feature before the MLP trunk (:class:`NumericalEmbedding`,
-        the trunk's first layer); its MLP then reads ``n_features *
-        d_embedding`` values. Not with a custom ``trunk``.
+        the trunk's first layer); its MLP then reads ``d_embedding`` values
+        per embedded feature and the other features as they are. Not with a
+        custom ``trunk``.
     num_embedding_params : dict or None, default=None
         The embedding's resolved options.
     embedding_bins : tuple of tuple of float or None, default=None
-        The piecewise-linear embedding's bin edges, per feature.
+        The piecewise-linear embedding's bin edges, per embedded feature.
+    embedding_columns : tuple of int or None, default=None
+        The features the embedding embeds (the others pass through); None:
+        all.
     head_groups : list of (str or None) or None, default=None
         Per task, its group; tasks of a group share a tower of
         ``group_sizes`` hidden layers. None: no groups.
@@ -210,6 +214,7 @@ class MultiTaskNetwork(nn.Module):
         num_embedding=None,
         num_embedding_params=None,
         embedding_bins=None,
+        embedding_columns=None,
         head_groups=None,
         group_sizes=(),
         fuse_heads=True,
@@ -220,7 +225,11 @@ class MultiTaskNetwork(nn.Module):
             # Inside the trunk: transferred, frozen and counted as shared
             # parameters (per-task gradients, gradient conflict) with it.
             embedding = NumericalEmbedding(
-                n_features, num_embedding, num_embedding_params, embedding_bins
+                n_features,
+                num_embedding,
+                num_embedding_params,
+                embedding_bins,
+                embedding_columns,
             )
             mlp, width = _make_mlp(
                 embedding.out_features, trunk_sizes, activation, dropout

@@ -33,9 +33,9 @@ _FORMAT = "sklearn_mtl"
 # seeds and the fitted task weights are stored as such, group towers are
 # numbered. Version 1 files cannot be read: their weights are named for the
 # old network layout.
-# Version 3 adds the numerical embedding's options (num_embedding_params)
-# and its bin edges (embedding_bins); version 2 files have neither and read
-# as they did.
+# Version 3 adds the numerical embedding's options (num_embedding_params),
+# its columns and its bin edges (embedding_columns, embedding_bins); version
+# 2 files have none of them and read as they did.
 _FORMAT_VERSION = "3"
 _READABLE_VERSIONS = ("2", "3")
 # torch classes a file may name, and the base class each must derive from
@@ -263,6 +263,9 @@ def _encode_estimator(est):
         "task_weights_": [float(w) for w in est.task_weights_],
         "gradient_cosine_": None if cosine is None else cosine.tolist(),
         "embedding_bins": _plain(est._spec_.module.embedding_bins, "the bins"),
+        "embedding_columns": _plain(
+            est._spec_.module.embedding_columns, "the embedded columns"
+        ),
     }
 
 
@@ -521,6 +524,20 @@ def _decode_bins(value, n_features):
     return tuple(tuple(float(v) for v in edges) for edges in value)
 
 
+def _decode_columns(value, n_features):
+    """The embedded columns: increasing indices of features, or None."""
+    if value is None:
+        return None
+    _expect(
+        isinstance(value, list)
+        and all(isinstance(j, int) and not isinstance(j, bool) for j in value)
+        and value == sorted(set(value))
+        and all(0 <= j < n_features for j in value),
+        "embedding_columns must be increasing feature indices",
+    )
+    return tuple(value)
+
+
 def _decode_history(history):
     _expect(
         isinstance(history, list) and all(isinstance(epoch, dict) for epoch in history),
@@ -716,10 +733,14 @@ def load(
         for name, tensor in tensors.items()
         if name.startswith("module.")
     }
-    bins = _decode_bins(document.get("embedding_bins"), n_features)
+    columns = _decode_columns(document.get("embedding_columns"), n_features)
+    bins = _decode_bins(
+        document.get("embedding_bins"),
+        n_features if columns is None else len(columns),
+    )
     try:
         est._restore(tasks, codecs, n_features, bool(document.get("y_1d")),
-                     Seeds(*seeds), shapes, load_state, bins)  # fmt: skip
+                     Seeds(*seeds), shapes, load_state, (columns, bins))  # fmt: skip
     except (TypeError, ValueError) as exc:
         message = str(exc)
         if message.startswith("The model file is invalid"):

@@ -51,7 +51,10 @@ class ModuleSpec:
     num_embedding_params : dict
         Its options, defaults filled in.
     embedding_bins : tuple of tuple of float or None
-        The piecewise-linear embedding's bin edges (from the first fit's X).
+        The piecewise-linear embedding's bin edges (from the first fit's X),
+        per embedded feature.
+    embedding_columns : tuple of int or None
+        The features the embedding embeds (from the first fit's X).
     head_groups : tuple of (str or None) or None
         Per task, its group (towers), or None without groups.
     group_sizes : tuple of int
@@ -69,6 +72,7 @@ class ModuleSpec:
     num_embedding: str | None = None
     num_embedding_params: dict = field(default_factory=dict)
     embedding_bins: tuple | None = None
+    embedding_columns: tuple | None = None
     head_groups: tuple | None = None
     group_sizes: tuple = ()
     fuse_heads: bool = True
@@ -83,7 +87,12 @@ class ModuleSpec:
         if self.trunk is None:
             keys += ("trunk_sizes", "activation")
         if self.num_embedding is not None:
-            keys += ("num_embedding", "num_embedding_params", "embedding_bins")
+            keys += (
+                "num_embedding",
+                "num_embedding_params",
+                "embedding_bins",
+                "embedding_columns",
+            )
         return {key: getattr(self, key) for key in keys}
 
     def describe_trunk(self):

@@ -34,14 +34,36 @@ def _fit(kind, X, y, **params):
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("d_embedding", [3, 8])
-def test_embedding_shapes_and_trunk_input_width(kind, d_embedding):
-    X, y = _data()
-    est = _fit(kind, X, y, num_embedding_params={"d_embedding": d_embedding})
+@pytest.mark.parametrize("embed_binary", [False, True])
+def test_embedding_shapes_and_trunk_input_width(kind, d_embedding, embed_binary):
+    X, y = _data()  # 5 columns, the last binary
+    options = {"d_embedding": d_embedding, "embed_binary": embed_binary}
+    est = _fit(kind, X, y, num_embedding_params=options)
     embedding, mlp = est.net_.module_.trunk
+    n_embedded = 5 if embed_binary else 4
     with torch.no_grad():
-        out = embedding.embedding(torch.from_numpy(X[:7]))
-    assert out.shape == (7, X.shape[1], d_embedding)
-    assert mlp[0].in_features == X.shape[1] * d_embedding
+        out = embedding.embedding(torch.from_numpy(X[:7, :n_embedded]))
+        trunk_input = embedding(torch.from_numpy(X[:7]))
+    assert out.shape == (7, n_embedded, d_embedding)
+    assert mlp[0].in_features == n_embedded * d_embedding + 5 - n_embedded
+    assert trunk_input.shape == (7, mlp[0].in_features)
+    np.testing.assert_array_equal(
+        trunk_input[:, : n_embedded * d_embedding].numpy(),
+        out.flatten(1).numpy(),
+    )
+    if not embed_binary:  # the binary column passes through as it is
+        np.testing.assert_array_equal(trunk_input[:, -1].numpy(), X[:7, -1])
+
+
+def test_only_numeric_columns_are_embedded_by_default():
+    X, y = _data()
+    X[:, 1] = 3.0  # a constant column passes through too
+    est = _fit("piecewise_linear", X, y)
+    assert est._spec_.module.embedding_columns == (0, 2, 3)
+    X[:, [0, 2, 3]] = X[:, [0, 2, 3]] > 0  # no numeric column: nothing to embed
+    est = _fit("periodic", X, y)
+    assert est._spec_.module.embedding_columns == ()
+    assert est.net_.module_.trunk[0].out_features == X.shape[1]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -51,7 +73,7 @@ def test_without_trunk_layers_the_heads_read_the_embedding(kind):
         kind, X, y, trunk_sizes=(), weighting="pcgrad",
         num_embedding_params={"d_embedding": 5},
     )  # fmt: skip
-    assert est.net_.module_.heads.linear.in_features == X.shape[1] * 5
+    assert est.net_.module_.heads.linear.in_features == 4 * 5 + 1
     assert np.isfinite(est.predict(X).astype(float)).all()
 
 
@@ -144,7 +166,7 @@ def test_warm_start_and_partial_fit_keep_the_first_bins():
     X, y = _data()
     est = _fit("piecewise_linear", X, y, warm_start=True)
     bins = est._spec_.module.embedding_bins
-    assert bins == quantile_bins(X, 48)
+    assert bins == quantile_bins(X[:, :4], 48)
     before = est.predict_proba(X)[0]
     est.fit(X * 3 + 1, y)  # other quantiles: the bins stay
     assert est._spec_.module.embedding_bins == bins
@@ -153,7 +175,7 @@ def test_warm_start_and_partial_fit_keep_the_first_bins():
     est = MultiTaskNetEstimator(num_embedding="piecewise_linear", random_state=0)
     est.partial_fit(X[:60], y[:60])
     first = est._spec_.module.embedding_bins
-    assert first == quantile_bins(X[:60], 48)
+    assert first == quantile_bins(X[:60, :4], 48)
     est.partial_fit(X[60:], y[60:])
     assert est._spec_.module.embedding_bins == first
 
@@ -177,6 +199,7 @@ def test_transfer_carries_the_embedding_and_its_bins():
         freeze_trunk=True,
     )
     assert target._spec_.module.embedding_bins == source._spec_.module.embedding_bins
+    assert target._spec_.module.embedding_columns == (0, 1, 2, 3)
     for a, b in zip(
         source.net_.module_.trunk.state_dict().values(),
         target.net_.module_.trunk.state_dict().values(),
