@@ -274,3 +274,20 @@ def test_weighting_benchmark_quick_run_prints_both_tables():
     assert "| famo |" in out and "| mgda |" in out
     assert "### Adult" in out and "### Yeast" in out
     assert "| fixed, tuned: " in out
+
+
+# -- bench_num_embedding.py ----------------------------------------------------
+
+
+def test_num_embedding_benchmark_quick_run_prints_its_table():
+    pytest.importorskip("rtdl_num_embeddings")
+    out = run_script(
+        BENCHMARKS / "bench_num_embedding.py", "--quick", "--datasets", "synthetic"
+    )
+    rows = [line for line in out.splitlines() if line.startswith("| synthetic |")]
+    assert [row.split(" | ")[2] for row in rows] == [
+        "None",
+        "periodic",
+        "piecewise_linear",
+    ]
+    assert "nan" not in out.lower()
