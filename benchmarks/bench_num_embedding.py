@@ -44,7 +44,6 @@ import _data  # noqa: E402
 import _protocol  # noqa: E402
 import _quality_models  # noqa: E402
 
-VARIANTS = [None, "periodic", "piecewise_linear"]
 N_SEEDS = 3
 ADULT_TEST_ROWS = 5000
 
@@ -126,6 +125,18 @@ def main():
     parser.add_argument("--school", action="store_true", help="also run School")
     parser.add_argument("--adult-rows", type=int, default=6000)
     parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["none", "periodic", "piecewise_linear"],
+        choices=["none", "periodic", "piecewise_linear"],
+    )
+    parser.add_argument(
+        "--frequency-init-scale",
+        type=float,
+        default=None,
+        help="the periodic embedding's sigma (default: the package's, 0.01)",
+    )
+    parser.add_argument(
         "--embed-binary",
         action="store_true",
         help="embed the binary (one-hot) columns too: embed_binary=True",
@@ -140,6 +151,7 @@ def main():
     adult_rows = 500 if args.quick else args.adult_rows
     datasets = list(args.datasets) + (["school"] if args.school else [])
     options = {"embed_binary": True} if args.embed_binary else {}
+    variants = [None if v == "none" else v for v in args.variants]
     warnings.filterwarnings("ignore", category=UserWarning)
 
     header = ["data set", "metric", "num_embedding", "test score (mean ± std)"]
@@ -158,17 +170,21 @@ def main():
             bench, kinds, folds = found
             metrics, title = bench.metrics, bench.title
             better = "higher" if bench.higher_is_better else "lower"
-        for variant in VARIANTS:
+        for variant in variants:
+            these = dict(options)
+            if variant == "periodic" and args.frequency_init_scale is not None:
+                these["frequency_init_scale"] = args.frequency_init_scale
             results = [
-                fit_score(bench, kinds, fold, variant, args.quick, metrics, options)
+                fit_score(bench, kinds, fold, variant, args.quick, metrics, these)
                 for fold in folds
             ]
             metric = results[0][0]
             scores = np.array([r[1] for r in results])
             seconds = np.mean([r[2] for r in results])
             epochs = np.mean([r[3] for r in results])
+            label = variant if not these or variant is None else f"{variant} {these}"
             print(
-                f"| {title} | {metric} ({better} is better) | {variant} | "
+                f"| {title} | {metric} ({better} is better) | {label} | "
                 f"{scores.mean():.4f} ± {scores.std():.4f} | {seconds:.1f} | "
                 f"{epochs:.0f} |",
                 flush=True,
