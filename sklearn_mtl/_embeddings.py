@@ -122,17 +122,19 @@ def resolve_embedding_params(kind, params):
     return resolved
 
 
-def embedded_columns(X, embed_binary):
+def embedded_columns(X, embed_binary, weights=None):
     """The columns of ``X`` to embed: all, or those of more than two values.
 
     With ``embed_binary=False`` a column with at most two distinct values
     (a one-hot or indicator column, or a constant) is not a numerical
-    feature in the paper's sense: it reaches the trunk as it is.
+    feature in the paper's sense: it reaches the trunk as it is. Rows of
+    weight 0 are not counted.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
     embed_binary : bool
+    weights : ndarray of shape (n_samples,) or None, default=None
 
     Returns
     -------
@@ -141,18 +143,22 @@ def embedded_columns(X, embed_binary):
     """
     if embed_binary:
         return tuple(range(X.shape[1]))
+    if weights is not None:
+        X = X[weights > 0]
     return tuple(j for j in range(X.shape[1]) if len(np.unique(X[:, j])[:3]) > 2)
 
 
-def quantile_bins(X, n_bins):
+def quantile_bins(X, n_bins, weights=None):
     """Bin edges of each column of ``X`` at its ``n_bins + 1`` quantiles.
 
-    The quantile bins of the paper (Section 3.2.1), computed as
-    ``rtdl_num_embeddings.compute_bins(X, n_bins)`` does (equal quantiles
-    merged), but in NumPy and without its limits: a column with fewer
-    distinct values gets fewer bins (a binary column one bin, which makes
-    its encoding a min-max scaling), and a constant column the one bin
-    ``[v, v + max(1, |v|)]``.
+    The quantile bins of the paper (Section 3.2.1), equal quantiles merged
+    as ``rtdl_num_embeddings.compute_bins(X, n_bins)`` merges them, but in
+    NumPy and without its limits: a column with fewer distinct values gets
+    fewer bins (a binary column one bin, which makes its encoding a min-max
+    scaling), and a constant column the one bin ``[v, v + max(1, |v|)]``.
+    The quantiles are those of the inverted CDF (each edge is a value of
+    the column) of the rows weighted by ``weights``, so that a weight of 2
+    is the same as a repeated row and a weight of 0 as a removed one.
 
     Parameters
     ----------
@@ -160,6 +166,8 @@ def quantile_bins(X, n_bins):
         The training features (dense, finite).
     n_bins : int
         The most bins per feature.
+    weights : ndarray of shape (n_samples,) or None, default=None
+        Non-negative row weights, not all zero; None: all 1.
 
     Returns
     -------
@@ -167,7 +175,16 @@ def quantile_bins(X, n_bins):
         Per feature, its increasing edges, exactly representable in float32.
     """
     X = np.asarray(X, dtype=np.float64)
-    quantiles = np.quantile(X, np.linspace(0.0, 1.0, n_bins + 1), axis=0)
+    if weights is not None:
+        X, weights = X[weights > 0], weights[weights > 0]
+        weights = np.broadcast_to(weights[:, None], X.shape)
+    quantiles = np.quantile(
+        X,
+        np.linspace(0.0, 1.0, n_bins + 1),
+        axis=0,
+        method="inverted_cdf",
+        weights=weights,
+    )
     bins = []
     for edges in quantiles.T:
         edges = np.unique(edges.astype(np.float32))

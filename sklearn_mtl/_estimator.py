@@ -140,18 +140,19 @@ class MultiTaskNetEstimator(_BaseComposition):
         flattened, followed by the other columns (one-hot and indicator
         columns, constants) as they are: ``n_numeric * d_embedding +
         n_other`` inputs (with ``trunk_sizes=()``, the heads do).
-        ``"periodic"``: ``ReLU(Linear([cos(2 pi c x),
-        sin(2 pi c x)]))`` with trained frequencies ``c`` per feature
-        ("PLR"). ``"piecewise_linear"``: the encoding of ``x`` on quantile
-        bins of the training ``X`` (1 for bins below ``x``, the fraction
-        of ``x``'s own bin, 0 above), then a linear layer per feature. The
-        numeric columns and the bins are found at the first fit (the first
-        ``partial_fit`` block) and kept by ``warm_start`` and later
-        ``partial_fit`` calls.
-        The embedding is part of the trunk: ``init_trunk_from`` transfers
-        it (with its bins), ``freeze_trunk`` freezes it, and the gradient
-        weightings treat it as shared. Not with a custom ``trunk`` nor a
-        sparse ``X``. None: ``X`` goes to the trunk as it is.
+        ``"periodic"``: ``ReLU(Linear([cos(2 pi c x), sin(2 pi c x)]))``
+        with trained frequencies ``c`` per feature ("PLR").
+        ``"piecewise_linear"``: the encoding of ``x`` on quantile bins of
+        the training ``X`` (its rows weighted by ``sample_weight``; 1 for
+        the bins below ``x``, the fraction of ``x``'s own bin, 0 above),
+        then a linear layer per feature. The numeric columns and the bins
+        are found at the first fit (the first ``partial_fit`` block) and
+        kept by ``warm_start`` and later ``partial_fit`` calls. The
+        embedding is part of the trunk: ``init_trunk_from`` transfers it
+        (with its columns and bins), ``freeze_trunk`` freezes it, and the
+        gradient weightings treat it as shared. Not with a custom ``trunk``
+        nor a sparse ``X``. None: ``X`` goes to the trunk as it is. See
+        "Numerical feature embeddings" in the "Multi-task methods" page.
 
     num_embedding_params : dict or None, default=None
         Options of the embedding, each also a parameter
@@ -606,7 +607,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         tags.target_tags.single_output = True
         tags.target_tags.multi_output = True
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = True
+        # A sparse X is refused by the embeddings (see num_embedding).
+        tags.input_tags.sparse = self.num_embedding is None
         # Not a classifier (a task may regress), but it has predict_proba for
         # its classification tasks, which take any number of classes.
         tags.classifier_tags = ClassifierTags(multi_class=True)
@@ -726,7 +728,7 @@ class MultiTaskNetEstimator(_BaseComposition):
             codecs = None
         weights = check_sample_weight(sample_weight, X.shape[0], names)
         tasks, codecs, packed = encode_targets(tasks, columns, weights, codecs)
-        embedded = self._embedded_features(X, warm)
+        embedded = self._embedded_features(X, warm, weights)
         spec = self._net_spec(tasks, codecs, X.shape[1], warm=warm, embedded=embedded)
         if partial:  # one epoch, all rows: the caller holds the data
             spec = replace(spec, max_epochs=1, validation_fraction=None)
@@ -751,13 +753,17 @@ class MultiTaskNetEstimator(_BaseComposition):
         self._store_fit(net, spec, tasks, codecs, y_1d)
         return self
 
-    def _embedded_features(self, X, warm):
-        """(columns, bins) of the embedding: kept, transferred or read from ``X``."""
+    def _embedded_features(self, X, warm, weights):
+        """(columns, bins) of the embedding: kept, transferred or read from ``X``.
+
+        Read from the rows of positive weight, weighted by it (per-label
+        weights: a row's largest), as a repeated row would count.
+        """
         if self.num_embedding is None:
             return None, None
         if issparse(X):
             raise ValueError(
-                f"num_embedding={self.num_embedding!r} turns every column of X into "
+                f"num_embedding={self.num_embedding!r} turns numeric columns of X into "
                 "d_embedding values, which for a sparse X (here "
                 f"{X.shape[1]} columns) makes the trunk's input far too wide. Set "
                 "num_embedding=None, or reduce X (e.g. TruncatedSVD) or densify it "
@@ -772,10 +778,13 @@ class MultiTaskNetEstimator(_BaseComposition):
         params = resolve_embedding_params(
             self.num_embedding, dict(self.num_embedding_params or {})
         )
-        columns = embedded_columns(X, params["embed_binary"])
+        rows = None if weights is None else weights.max(axis=1)
+        if rows is not None and not (rows > 0).any():
+            rows = None  # no label counts: the targets' checks say so
+        columns = embedded_columns(X, params["embed_binary"], rows)
         if self.num_embedding != "piecewise_linear" or not columns:
             return columns, None
-        return columns, quantile_bins(X[:, columns], params["n_bins"])
+        return columns, quantile_bins(X[:, columns], params["n_bins"], rows)
 
     def _net_spec(self, tasks, codecs, n_features, warm=False, embedded=(None, None)):
         """The :class:`NetSpec` of a fit: parameters, tasks and codecs, checked."""

@@ -277,16 +277,29 @@ def test_missing_package_names_the_extra(monkeypatch):
     MultiTaskNetEstimator(max_epochs=1).fit(X, y)  # no embedding: not needed
 
 
-def test_quantile_bins_are_those_of_rtdl():
+def test_quantile_bins_hold_equal_shares_of_the_rows():
     X = np.random.RandomState(0).normal(size=(500, 3)).astype(np.float32)
-    ours = quantile_bins(X, 10)
-    theirs = rtdl.compute_bins(torch.from_numpy(X), n_bins=10)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b.numpy(), rtol=1e-6, atol=1e-6)
-    assert quantile_bins(np.array([[0.0, 2.0], [1.0, 2.0]]), 4) == (
-        (0.0, 0.25, 0.5, 0.75, 1.0),
+    bins = quantile_bins(X, 10)
+    for j, edges in enumerate(bins):
+        assert len(edges) == 11
+        assert edges[0] == X[:, j].min() and edges[-1] == X[:, j].max()
+        assert set(edges) <= set(X[:, j].tolist())  # edges are values of X
+        counts = np.histogram(X[:, j], bins=edges)[0]
+        assert counts.min() >= 48 and counts.max() <= 52
+        # the same edges as rtdl-num-embeddings' (which interpolates) give
+        theirs = rtdl.compute_bins(torch.from_numpy(X), n_bins=10)[j].numpy()
+        np.testing.assert_allclose(edges, theirs, atol=0.05)
+    assert quantile_bins(np.array([[0.0, 2.0], [1.0, 2.0], [3.0, 2.0]]), 4) == (
+        (0.0, 1.0, 3.0),  # equal quantiles merged
         (2.0, 4.0),  # constant: one bin
     )
+
+
+def test_bins_weigh_rows_like_repeats():
+    X = np.random.RandomState(0).normal(size=(60, 2))
+    weights = np.random.RandomState(1).randint(0, 3, size=60)
+    repeated = np.repeat(X, weights, axis=0)
+    assert quantile_bins(X, 8, weights.astype(float)) == quantile_bins(repeated, 8)
 
 
 def test_piecewise_linear_encoding_is_the_papers_formula():
