@@ -175,18 +175,18 @@ def quantile_bins(X, n_bins, weights=None):
         Per feature, its increasing edges, exactly representable in float32.
     """
     X = np.asarray(X, dtype=np.float64)
-    if weights is not None:
-        X, weights = X[weights > 0], weights[weights > 0]
-        weights = np.broadcast_to(weights[:, None], X.shape)
-    quantiles = np.quantile(
-        X,
-        np.linspace(0.0, 1.0, n_bins + 1),
-        axis=0,
-        method="inverted_cdf",
-        weights=weights,
-    )
+    weights = np.ones(len(X)) if weights is None else np.asarray(weights, float)
+    X, weights = X[weights > 0], weights[weights > 0]
+    levels = np.linspace(0.0, 1.0, n_bins + 1)
     bins = []
-    for edges in quantiles.T:
+    for column in X.T:
+        # The inverted CDF: the smallest value whose cumulative weight
+        # reaches the level (NumPy's method="inverted_cdf", which takes
+        # weights only from NumPy 2.0 on).
+        order = np.argsort(column, kind="stable")
+        cumulative = np.cumsum(weights[order])
+        at = np.searchsorted(cumulative, levels * cumulative[-1], side="left")
+        edges = column[order][np.minimum(at, len(column) - 1)]
         edges = np.unique(edges.astype(np.float32))
         if len(edges) == 1:
             v = edges[0]
