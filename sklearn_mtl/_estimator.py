@@ -27,6 +27,7 @@ from ._compat import (
     get_output_config,
     set_output_config,
 )
+from ._embeddings import embedded_columns, quantile_bins, resolve_embedding_params
 from ._module import ACTIVATIONS
 from ._net import (
     check_resumable,
@@ -73,6 +74,9 @@ def _has_classification_task(estimator):
     except (TypeError, ValueError, AttributeError):
         return True  # malformed tasks: let fit report it
 
+
+# Dict parameters whose entries are parameters too: prefix -> parameter.
+_ROUTED_DICTS = {"trunk": "trunk_params", "num_embedding": "num_embedding_params"}
 
 #: The smallest number of training rows for which ``early_stopping="auto"``
 #: holds out a validation set (see the quality benchmark's page).
@@ -149,6 +153,46 @@ class MultiTaskNetEstimator(_BaseComposition):
         quality benchmark's page for measured costs. With hidden head
         layers, groups or ``schedule="sequential"`` the output layers are
         shared too, and members differ by their input vectors only.
+
+    num_embedding : {"periodic", "piecewise_linear"} or None, default=None
+        Embed each numeric feature as a vector before the MLP trunk
+        (Gorishniy et al., NeurIPS 2022; needs ``pip install
+        "sklearn-mtl[embeddings]"``). Each numeric column of ``X`` (one with
+        more than two distinct values in the training ``X``) becomes
+        ``d_embedding`` values; the trunk's first layer reads them,
+        flattened, followed by the other columns (one-hot and indicator
+        columns, constants) as they are: ``n_numeric * d_embedding +
+        n_other`` inputs (with ``trunk_sizes=()``, the heads do).
+        ``"periodic"``: ``ReLU(Linear([cos(2 pi c x), sin(2 pi c x)]))``
+        with trained frequencies ``c`` per feature ("PLR").
+        ``"piecewise_linear"``: the encoding of ``x`` on quantile bins of
+        the training ``X`` (its rows weighted by ``sample_weight``; 1 for
+        the bins below ``x``, the fraction of ``x``'s own bin, 0 above),
+        then a linear layer per feature. The numeric columns and the bins
+        are found at the first fit (the first ``partial_fit`` block) and
+        kept by ``warm_start`` and later ``partial_fit`` calls. The
+        embedding is part of the trunk: ``init_trunk_from`` transfers it
+        (with its columns and bins), ``freeze_trunk`` freezes it, and the
+        gradient weightings treat it as shared. Not with a custom ``trunk``
+        nor a sparse ``X``. None: ``X`` goes to the trunk as it is. See
+        "Numerical feature embeddings" in the "Multi-task methods" page.
+
+    num_embedding_params : dict or None, default=None
+        Options of the embedding, each also a parameter
+        ``num_embedding__<option>`` of ``get_params``/``set_params`` (so
+        ``GridSearchCV`` can tune ``{"num_embedding__d_embedding": [8,
+        16]}``). ``"periodic"``: ``d_embedding`` (24), ``n_frequencies``
+        (48), ``frequency_init_scale`` (0.01; the paper's sigma, the one to
+        tune: larger for features whose effect changes quickly),
+        ``activation`` (True; False drops the ReLU, "PL"), ``lite`` (False;
+        True shares the linear layer between features).
+        ``"piecewise_linear"``: ``d_embedding`` (16), ``n_bins`` (48, at
+        most; a feature with fewer distinct values gets fewer bins),
+        ``activation`` (False), ``version`` (``"B"``, which starts as a
+        linear embedding, or ``"A"``). Both: ``embed_binary`` (False; True
+        embeds every column, so the trunk reads ``n_features *
+        d_embedding`` inputs). The other defaults are those of
+        rtdl-num-embeddings.
 
     group_sizes : tuple of int, default=(32,)
         Hidden layer sizes of the tower that the tasks of each
@@ -446,6 +490,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         "trunk_params": [dict, None],
         "activation": [StrOptions(set(ACTIVATIONS)), type],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "num_embedding": [StrOptions({"periodic", "piecewise_linear"}), None],
+        "num_embedding_params": [dict, None],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "group_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         # callable: a TorchJD aggregator, checked in _net_spec
@@ -485,6 +531,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         activation: str | type[torch.nn.Module] = "relu",
         dropout: float = 0.1,
         n_ensemble: int = 1,
+        num_embedding: Literal["periodic", "piecewise_linear"] | None = None,
+        num_embedding_params: dict[str, Any] | None = None,
         group_sizes: Sequence[int] = (32,),
         weighting: Literal[
             "fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"
@@ -520,6 +568,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.trunk_params = trunk_params
         self.activation = activation
         self.dropout = dropout
+        self.num_embedding = num_embedding
+        self.num_embedding_params = num_embedding_params
         self.n_ensemble = n_ensemble
         self.group_sizes = group_sizes
         self.weighting = weighting
@@ -556,8 +606,9 @@ class MultiTaskNetEstimator(_BaseComposition):
         ----------
         deep : bool, default=True
             If True, also return each task as ``<name>`` and its parameters
-            as ``<name>__<param>``, and each entry of ``trunk_params`` as
-            ``trunk__<arg>``.
+            as ``<name>__<param>``, each entry of ``trunk_params`` as
+            ``trunk__<arg>`` and of ``num_embedding_params`` as
+            ``num_embedding__<option>``.
 
         Returns
         -------
@@ -565,17 +616,20 @@ class MultiTaskNetEstimator(_BaseComposition):
             Parameter names mapped to their values.
         """
         params = self._get_params("tasks", deep=deep)
-        if deep and isinstance(self.trunk_params, dict):
-            params.update({f"trunk__{k}": v for k, v in self.trunk_params.items()})
+        for prefix, entries in _ROUTED_DICTS.items():
+            entries = getattr(self, entries)
+            if deep and isinstance(entries, dict):
+                params.update({f"{prefix}__{k}": v for k, v in entries.items()})
         return params
 
     def set_params(self, **params: Any) -> MultiTaskNetEstimator:
         """Set parameters of this estimator or of its tasks.
 
         Valid keys are the constructor's parameters, task names (to replace
-        a task), ``<task>__<param>`` (e.g. ``married__weight=2.0``) and
+        a task), ``<task>__<param>`` (e.g. ``married__weight=2.0``),
         ``trunk__<arg>`` (sets the entry ``arg`` of ``trunk_params``, the
-        arguments of a custom ``trunk``, new or not).
+        arguments of a custom ``trunk``, new or not) and
+        ``num_embedding__<option>`` (an entry of ``num_embedding_params``).
 
         Parameters
         ----------
@@ -587,15 +641,17 @@ class MultiTaskNetEstimator(_BaseComposition):
         self : MultiTaskNetEstimator
             This estimator.
         """
-        trunk_args = {
-            key.removeprefix("trunk__"): params.pop(key)
-            for key in [key for key in params if key.startswith("trunk__")]
-        }
-        if "trunk_params" in params:
-            self.trunk_params = params.pop("trunk_params")
-        if trunk_args:
-            current = self.trunk_params if isinstance(self.trunk_params, dict) else {}
-            self.trunk_params = {**current, **trunk_args}
+        for prefix, name in _ROUTED_DICTS.items():
+            entries = {
+                key.removeprefix(f"{prefix}__"): params.pop(key)
+                for key in [key for key in params if key.startswith(f"{prefix}__")]
+            }
+            if name in params:
+                setattr(self, name, params.pop(name))
+            if entries:
+                current = getattr(self, name)
+                current = current if isinstance(current, dict) else {}
+                setattr(self, name, {**current, **entries})
         self._set_params("tasks", **params)
         return self
 
@@ -622,7 +678,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         tags.target_tags.single_output = True
         tags.target_tags.multi_output = True
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = True
+        # A sparse X is refused by the embeddings (see num_embedding).
+        tags.input_tags.sparse = self.num_embedding is None
         # Not a classifier (a task may regress), but it has predict_proba for
         # its classification tasks, which take any number of classes.
         tags.classifier_tags = ClassifierTags(multi_class=True)
@@ -773,9 +830,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         weights = check_sample_weight(sample_weight, X.shape[0], names)
         tasks, codecs, packed = encode_targets(tasks, columns, weights, codecs)
         valid = self._validation_set(validation, tasks, codecs)
+        embedded = self._embedded_features(X, warm, weights)
         spec = self._net_spec(
             tasks, codecs, X.shape[1], warm=warm, n_samples=X.shape[0],
-            validation_given=valid is not None,
+            validation_given=valid is not None, embedded=embedded,
         )  # fmt: skip
         if partial:  # one epoch, all rows: the caller holds the data
             spec = replace(spec, max_epochs=1, validation_fraction=None)
@@ -838,13 +896,48 @@ class MultiTaskNetEstimator(_BaseComposition):
             return validation_given or n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
         return bool(self.early_stopping)
 
+    def _embedded_features(self, X, warm, weights):
+        """(columns, bins) of the embedding: kept, transferred or read from ``X``.
+
+        Read from the rows of positive weight, weighted by it (per-label
+        weights: a row's largest), as a repeated row would count.
+        """
+        if self.num_embedding is None:
+            return None, None
+        if issparse(X):
+            raise ValueError(
+                f"num_embedding={self.num_embedding!r} turns numeric columns of X into "
+                "d_embedding values, which for a sparse X (here "
+                f"{X.shape[1]} columns) makes the trunk's input far too wide. Set "
+                "num_embedding=None, or reduce X (e.g. TruncatedSVD) or densify it "
+                "(X.toarray())."
+            )
+        fitted = getattr(self, "_spec_", None) if warm else None
+        if fitted is None and self.init_trunk_from is not None:
+            fitted = getattr(self.init_trunk_from, "_spec_", None)
+        if fitted is not None and fitted.module.num_embedding == self.num_embedding:
+            # a mismatch of the other options is refused later
+            return fitted.module.embedding_columns, fitted.module.embedding_bins
+        params = resolve_embedding_params(
+            self.num_embedding, dict(self.num_embedding_params or {})
+        )
+        rows = None if weights is None else weights.max(axis=1)
+        if rows is not None and not (rows > 0).any():
+            rows = None  # no label counts: the targets' checks say so
+        columns = embedded_columns(X, params["embed_binary"], rows)
+        if self.num_embedding != "piecewise_linear" or not columns:
+            return columns, None
+        return columns, quantile_bins(X[:, columns], params["n_bins"], rows)
+
     def _net_spec(
         self, tasks, codecs, n_features, warm=False, n_samples=0,
-        validation_given=False,
+        validation_given=False, embedded=(None, None),
     ):  # fmt: skip
         """The :class:`NetSpec` of a fit: parameters, tasks and codecs, checked."""
         early_stopping = self._early_stopping_on(n_samples, validation_given)
         groups = tuple(task.group for _, task in tasks)
+        embedding = self.num_embedding
+        embedding_params = dict(self.num_embedding_params or {})
         module = ModuleSpec(
             n_features=int(n_features),
             heads=tuple(
@@ -856,6 +949,14 @@ class MultiTaskNetEstimator(_BaseComposition):
             dropout=float(self.dropout),
             trunk=self.trunk,
             trunk_params=dict(self.trunk_params or {}),
+            num_embedding=embedding,
+            num_embedding_params=(
+                embedding_params
+                if embedding is None
+                else resolve_embedding_params(embedding, embedding_params)
+            ),
+            embedding_columns=embedded[0],
+            embedding_bins=embedded[1],
             head_groups=groups if any(g is not None for g in groups) else None,
             group_sizes=check_layer_sizes(self.group_sizes, "group_sizes"),
             # The sequential schedule freezes heads one by one: keep them apart.
@@ -987,7 +1088,10 @@ class MultiTaskNetEstimator(_BaseComposition):
         self._codecs_ = codecs
         self._y_1d_ = y_1d
 
-    def _restore(self, tasks, codecs, n_features, y_1d, seeds, shapes, load_state):
+    def _restore(
+        self, tasks, codecs, n_features, y_1d, seeds, shapes, load_state,
+        embedded=(None, None),
+    ):  # fmt: skip
         """Rebuild a fitted estimator from stored values (:func:`sklearn_mtl.load`).
 
         The same recipe as :meth:`fit` without training: the spec of the
@@ -995,7 +1099,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         weights before anything is allocated, a net built and initialized
         from it, and ``load_state(net)`` to fill in the weights and history.
         """
-        spec = self._net_spec(tasks, codecs, n_features, warm=True)
+        spec = self._net_spec(tasks, codecs, n_features, warm=True, embedded=embedded)
         check_stored_shapes(spec, shapes)
         net = initialize_net(
             make_net(spec, seeds), spec, fit_generator(seeds.torch, spec.device)

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from ._embeddings import NumericalEmbedding
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -248,6 +250,18 @@ class MultiTaskNetwork(nn.Module):
         :func:`make_custom_trunk`); None builds an MLP of ``trunk_sizes``.
     trunk_params : dict or None, default=None
         Keyword arguments of ``trunk``.
+    num_embedding : {"periodic", "piecewise_linear"} or None, default=None
+        Embed each feature before the MLP trunk (:class:`NumericalEmbedding`,
+        the trunk's first layer); its MLP then reads ``d_embedding`` values
+        per embedded feature and the other features as they are. Not with a
+        custom ``trunk``.
+    num_embedding_params : dict or None, default=None
+        The embedding's resolved options.
+    embedding_bins : tuple of tuple of float or None, default=None
+        The piecewise-linear embedding's bin edges, per embedded feature.
+    embedding_columns : tuple of int or None, default=None
+        The features the embedding embeds (the others pass through); None:
+        all.
     head_groups : list of (str or None) or None, default=None
         Per task, its group; tasks of a group share a tower of
         ``group_sizes`` hidden layers. None: no groups.
@@ -281,6 +295,10 @@ class MultiTaskNetwork(nn.Module):
         dropout=0.0,
         trunk=None,
         trunk_params=None,
+        num_embedding=None,
+        num_embedding_params=None,
+        embedding_bins=None,
+        embedding_columns=None,
         head_groups=None,
         group_sizes=(),
         fuse_heads=True,
@@ -292,10 +310,31 @@ class MultiTaskNetwork(nn.Module):
         self.head_proba = (
             (True,) * len(heads) if head_proba is None else tuple(head_proba)
         )
-        if self.n_ensemble > 1:
+        if self.n_ensemble > 1 and num_embedding is None:
             self.ensemble_input = EnsembleInput(self.n_ensemble, n_features)
         self.custom_trunk = trunk is not None
-        if trunk is None:
+        if num_embedding is not None:
+            # Inside the trunk: transferred, frozen and counted as shared
+            # parameters (per-task gradients, gradient conflict) with it.
+            embedding = NumericalEmbedding(
+                n_features,
+                num_embedding,
+                num_embedding_params,
+                embedding_bins,
+                embedding_columns,
+            )
+            mlp, width = _make_mlp(
+                embedding.out_features, trunk_sizes, activation, dropout
+            )
+            # An ensemble's adapters scale the embedded features, as TabM's
+            # do: a sign flip of the raw value would leave the bins' range.
+            layers = [embedding, mlp]
+            if self.n_ensemble > 1:
+                layers.insert(
+                    1, EnsembleInput(self.n_ensemble, embedding.out_features)
+                )
+            self.trunk = nn.Sequential(*layers)
+        elif trunk is None:
             self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
         else:
             self.trunk, width = make_custom_trunk(trunk, n_features, trunk_params or {})
@@ -328,7 +367,9 @@ class MultiTaskNetwork(nn.Module):
     def forward(self, X):
         if self.n_ensemble == 1:
             return self._forward(X)
-        outputs = self._forward(self.ensemble_input(X))
+        if hasattr(self, "ensemble_input"):  # else it follows the embedding
+            X = self.ensemble_input(X)
+        outputs = self._forward(X)
         if self.training:
             return outputs
         return tuple(

@@ -34,7 +34,11 @@ _FORMAT = "sklearn_mtl"
 # numbered. Version 1 files cannot be read: their weights are named for the
 # old network layout. Optional entries added since (task_affinity_ and its
 # counts) leave older version-2 files readable: absent means not recorded.
-_FORMAT_VERSION = "2"
+# Version 3 adds the numerical embedding's options (num_embedding_params),
+# its columns and its bin edges (embedding_columns, embedding_bins); version
+# 2 files have none of them and read as they did.
+_FORMAT_VERSION = "3"
+_READABLE_VERSIONS = ("2", "3")
 # torch classes a file may name, and the base class each must derive from
 _TORCH_NAMESPACES = {
     "activation": (torch.nn, torch.nn.Module),
@@ -114,6 +118,13 @@ def _encode_params(est):
             params[name] = None
         elif name == "weighting" and not isinstance(value, str):
             params[name] = encode_aggregator(value)
+        elif name == "num_embedding_params" and isinstance(value, dict):
+            params[name] = {
+                "options": {
+                    str(key): _encode_option(option, f"num_embedding__{key}")
+                    for key, option in value.items()
+                }
+            }
         elif name == "device":
             params[name] = str(value)
         elif name == "random_state":
@@ -128,6 +139,16 @@ def _encode_params(est):
         else:
             params[name] = _encode_value(value, name)
     return params
+
+
+def _encode_option(value, what):
+    """An embedding option as JSON data: a bool, number or string."""
+    if not isinstance(value, (str, bool, np.bool_, Real)):
+        raise ValueError(
+            f"Cannot save {what}={value!r}: save() stores an embedding option as a "
+            "number, a string or a bool."
+        )
+    return _encode_value(value, what)
 
 
 def _encode_tasks(tasks):
@@ -248,6 +269,10 @@ def _encode_estimator(est):
         "gradient_cosine_": None if cosine is None else cosine.tolist(),
         "task_affinity_": None if affinity is None else affinity.tolist(),
         "task_affinity_counts": None if counts is None else counts.tolist(),
+        "embedding_bins": _plain(est._spec_.module.embedding_bins, "the bins"),
+        "embedding_columns": _plain(
+            est._spec_.module.embedding_columns, "the embedded columns"
+        ),
     }
 
 
@@ -428,6 +453,17 @@ def _decode_params(params, device):
             decoded[name] = _resolve_torch_class(name, value)
         elif name == "weighting" and isinstance(value, dict):
             decoded[name] = decode_aggregator(value)
+        elif name == "num_embedding_params" and isinstance(value, dict):
+            options = value.get("options")
+            _expect(
+                isinstance(options, dict)
+                and all(
+                    isinstance(v, (bool, int, float, str)) for v in options.values()
+                ),
+                "num_embedding_params must map option names to numbers, strings "
+                "or booleans",
+            )
+            decoded[name] = dict(options)
         else:
             decoded[name] = _decode_value(value, name)
     if device is not None:
@@ -473,6 +509,40 @@ def _decode_matrix(value, n, what):
         f"{what} must be a {n} x {n} matrix of numbers",
     )
     return np.array([[np.nan if v is None else v for v in row] for row in value])
+
+
+def _decode_bins(value, n_features):
+    """The embedding's bin edges: per feature, a list of at least two numbers."""
+    if value is None:
+        return None
+    _expect(
+        isinstance(value, list)
+        and len(value) == n_features
+        and all(
+            isinstance(edges, list)
+            and len(edges) >= 2
+            and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in edges
+            )
+            for edges in value
+        ),
+        "embedding_bins must hold, per feature, a list of at least two numbers",
+    )
+    return tuple(tuple(float(v) for v in edges) for edges in value)
+
+
+def _decode_columns(value, n_features):
+    """The embedded columns: increasing indices of features, or None."""
+    if value is None:
+        return None
+    _expect(
+        isinstance(value, list)
+        and all(isinstance(j, int) and not isinstance(j, bool) for j in value)
+        and value == sorted(set(value))
+        and all(0 <= j < n_features for j in value),
+        "embedding_columns must be increasing feature indices",
+    )
+    return tuple(value)
 
 
 def _decode_history(history):
@@ -541,9 +611,10 @@ def _read_file(path):
     )
     version = metadata.get("format_version")
     _expect(
-        version == _FORMAT_VERSION,
+        version in _READABLE_VERSIONS,
         f"its format version {version!r} is not supported (this sklearn_mtl reads "
-        f"version {_FORMAT_VERSION}). Version 1 files come from sklearn_mtl before "
+        f"versions {', '.join(_READABLE_VERSIONS)}). Version 1 files come from "
+        "sklearn_mtl before "
         "its internal redesign, whose weights are laid out differently: refit the "
         "model and save it again",
     )
@@ -693,9 +764,14 @@ def load(
         for name, tensor in tensors.items()
         if name.startswith("module.")
     }
+    columns = _decode_columns(document.get("embedding_columns"), n_features)
+    bins = _decode_bins(
+        document.get("embedding_bins"),
+        n_features if columns is None else len(columns),
+    )
     try:
         est._restore(tasks, codecs, n_features, bool(document.get("y_1d")),
-                     Seeds(*seeds), shapes, load_state)  # fmt: skip
+                     Seeds(*seeds), shapes, load_state, (columns, bins))  # fmt: skip
     except (TypeError, ValueError) as exc:
         message = str(exc)
         if message.startswith("The model file is invalid"):

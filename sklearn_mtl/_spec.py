@@ -46,6 +46,15 @@ class ModuleSpec:
         A custom trunk class instead of the MLP.
     trunk_params : dict
         Its keyword arguments.
+    num_embedding : str or None
+        The numerical embedding before the MLP trunk, or None.
+    num_embedding_params : dict
+        Its options, defaults filled in.
+    embedding_bins : tuple of tuple of float or None
+        The piecewise-linear embedding's bin edges (from the first fit's X),
+        per embedded feature.
+    embedding_columns : tuple of int or None
+        The features the embedding embeds (from the first fit's X).
     head_groups : tuple of (str or None) or None
         Per task, its group (towers), or None without groups.
     group_sizes : tuple of int
@@ -64,6 +73,10 @@ class ModuleSpec:
     dropout: float = 0.0
     trunk: Any = None
     trunk_params: dict = field(default_factory=dict)
+    num_embedding: str | None = None
+    num_embedding_params: dict = field(default_factory=dict)
+    embedding_bins: tuple | None = None
+    embedding_columns: tuple | None = None
     head_groups: tuple | None = None
     group_sizes: tuple = ()
     fuse_heads: bool = True
@@ -79,12 +92,30 @@ class ModuleSpec:
         keys = ("n_features", "trunk", "trunk_params")
         if self.trunk is None:
             keys += ("trunk_sizes", "activation")
+        if self.num_embedding is not None:
+            keys += (
+                "num_embedding",
+                "num_embedding_params",
+                "embedding_bins",
+                "embedding_columns",
+                "n_ensemble",  # the ensemble's adapters follow the embedding
+            )
         return {key: getattr(self, key) for key in keys}
 
     def describe_trunk(self):
         """The trunk's architecture in the words of the estimator's parameters."""
         if self.trunk is None:
-            return f"trunk_sizes={self.trunk_sizes!r}, activation={self.activation!r}"
+            embedding = ""
+            if self.num_embedding is not None:
+                options = self.num_embedding_params.items()
+                embedding = (
+                    f", num_embedding={self.num_embedding!r}"
+                    f"({', '.join(f'{k}={v!r}' for k, v in options)})"
+                )
+            return (
+                f"trunk_sizes={self.trunk_sizes!r}, activation={self.activation!r}"
+                + embedding
+            )
         args = ", ".join(f"{k}={v!r}" for k, v in self.trunk_params.items())
         return f"trunk={self.trunk.__name__}({args})"
 
@@ -234,6 +265,21 @@ def _check_spec(spec):
         raise TypeError(
             f"trunk must be a torch.nn.Module class or None, got {module.trunk!r}."
         )
+    if module.num_embedding is None and module.num_embedding_params:
+        raise ValueError(
+            f"num_embedding_params={module.num_embedding_params!r} are options of a "
+            "numerical embedding, but num_embedding=None. Set "
+            "num_embedding='periodic' or 'piecewise_linear', or remove them (in "
+            "GridSearchCV, give the kinds with their options as a list of grids)."
+        )
+    if module.num_embedding is not None and module.trunk is not None:
+        raise ValueError(
+            f"num_embedding={module.num_embedding!r} embeds the features before "
+            f"the MLP trunk, but trunk={module.trunk.__name__} is a custom trunk, "
+            "which receives X itself. Set num_embedding=None and embed inside your "
+            "trunk class (e.g. with rtdl_num_embeddings.PeriodicEmbeddings), or "
+            "use trunk=None."
+        )
     weighting = spec.loss.weighting
     if spec.schedule == "sequential" and weighting != "fixed":
         raise ValueError(
@@ -241,7 +287,9 @@ def _check_spec(spec):
             f"nothing to weigh; weighting={weighting!r} needs "
             "schedule='joint'. Use weighting='fixed' with the sequential schedule."
         )
-    no_trunk = module.trunk is None and not module.trunk_sizes
+    no_trunk = (
+        module.trunk is None and not module.trunk_sizes and not module.num_embedding
+    )
     if spec.per_task_gradients and (spec.freeze_trunk or no_trunk):
         what = (
             "record_gradient_conflict=True"

@@ -301,3 +301,20 @@ def test_task_affinity_benchmark_quick_run_prints_its_tables():
     assert "Clusters recovered in" in out
     assert "| grouped |" in out and "| alone |" in out
     assert "| record_task_affinity=10 |" in out
+
+
+# -- bench_num_embedding.py ----------------------------------------------------
+
+
+def test_num_embedding_benchmark_quick_run_prints_its_table():
+    pytest.importorskip("rtdl_num_embeddings")
+    out = run_script(
+        BENCHMARKS / "bench_num_embedding.py", "--quick", "--datasets", "synthetic"
+    )
+    rows = [line for line in out.splitlines() if line.startswith("| synthetic |")]
+    assert [row.split(" | ")[2] for row in rows] == [
+        "None",
+        "periodic",
+        "piecewise_linear",
+    ]
+    assert "nan" not in out.lower()

@@ -1,5 +1,7 @@
 """scikit-learn's common estimator checks."""
 
+import importlib.util
+
 import pytest
 from sklearn.utils.estimator_checks import (
     check_dataframe_column_names_consistency,
@@ -16,12 +18,28 @@ from sklearn_mtl import MultiTaskNetEstimator
 ESTIMATOR = MultiTaskNetEstimator(
     trunk_sizes=(16,), max_epochs=5, dropout=0.0, random_state=0
 )
+# ... and with each numerical embedding (which refuses a sparse X), when its
+# optional package is there.
+EMBEDDINGS = (
+    [
+        MultiTaskNetEstimator(
+            trunk_sizes=(16,),
+            max_epochs=5,
+            dropout=0.0,
+            random_state=0,
+            num_embedding=kind,
+        )
+        for kind in ("periodic", "piecewise_linear")
+    ]
+    if importlib.util.find_spec("rtdl_num_embeddings")
+    else []
+)
 
 EXPECTED_FAILED_CHECKS = {}
 
 
 @parametrize_with_checks(
-    [ESTIMATOR], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
+    [ESTIMATOR, *EMBEDDINGS], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

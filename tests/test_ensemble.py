@@ -147,3 +147,19 @@ def test_ensemble_size_is_tuned_by_name(census):
     search = GridSearchCV(make_estimator(max_epochs=2), {"n_ensemble": [1, 2]}, cv=2)
     search.fit(X, Y)
     assert search.best_params_["n_ensemble"] in (1, 2)
+
+
+def test_ensemble_adapters_follow_a_numerical_embedding(census):
+    # TabM scales the embedded features: a sign flip of a raw value would
+    # leave the range of the piecewise-linear bins.
+    pytest.importorskip("rtdl_num_embeddings")
+    from sklearn_mtl._module import EnsembleInput
+
+    X, Y = census
+    est = make_estimator(n_ensemble=3, num_embedding="piecewise_linear").fit(X, Y)
+    module = est.net_.module_
+    assert not hasattr(module, "ensemble_input")
+    adapter = module.trunk[1]
+    assert isinstance(adapter, EnsembleInput)
+    assert adapter.weight.shape == (3, module.trunk[0].out_features)
+    assert all(np.isfinite(p).all() for p in est.predict_proba(X))
