@@ -5,6 +5,7 @@ targets at once (classification and regression mixed, labels possibly
 missing), behind scikit-learn's estimator API.
 """
 
+from ._architecture import PLE, CrossStitch, MMoE, TaskAttention
 from ._display import TrainingHistoryDisplay
 from ._estimator import MultiTaskNetEstimator
 from ._evaluation import cross_val_predict, score_tasks
@@ -17,8 +18,12 @@ from ._transfer_report import transfer_report
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "PLE",
+    "CrossStitch",
+    "MMoE",
     "MultiTaskNetEstimator",
     "Task",
+    "TaskAttention",
     "TaskView",
     "TrainingHistoryDisplay",
     "__version__",

@@ -58,7 +58,9 @@ def reset_linear_layers(module, generator, skip=None):
     """
     skipped = set() if skip is None else {id(m) for m in skip.modules()}
     for layer in module.modules():
-        if isinstance(layer, nn.Linear) and id(layer) not in skipped:
+        if hasattr(layer, "reset_parameters") and hasattr(layer, "n_stack"):
+            layer.reset_parameters(generator)  # the experts' StackedLinear
+        elif isinstance(layer, nn.Linear) and id(layer) not in skipped:
             nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
             if layer.bias is not None:
                 bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0
@@ -186,6 +188,13 @@ class MultiTaskNetwork(nn.Module):
         When no task has a group or hidden head layers, compute all heads
         as one :class:`LinearHeads` layer (the same function, faster).
         ``heads`` is then that layer rather than a ``ModuleList``.
+    architecture : str or None, default=None
+        A key of :data:`sklearn_mtl._experts.MODULES`: the trunk is then
+        that module (experts and gates, columns), which gives each unit (a
+        task, or the tasks of one group) its own representation, and each
+        head reads its unit's. None: the shared trunk (hard sharing).
+    architecture_params : dict or None, default=None
+        The architecture module's own arguments.
     """
 
     def __init__(
@@ -200,9 +209,18 @@ class MultiTaskNetwork(nn.Module):
         head_groups=None,
         group_sizes=(),
         fuse_heads=True,
+        architecture=None,
+        architecture_params=None,
     ):
         super().__init__()
         self.custom_trunk = trunk is not None
+        self.head_units = None
+        if architecture is not None:
+            self._build_architecture(
+                n_features, heads, activation, dropout, head_groups,
+                architecture, architecture_params or {},
+            )  # fmt: skip
+            return
         if trunk is None:
             self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
         else:
@@ -228,7 +246,37 @@ class MultiTaskNetwork(nn.Module):
             hidden, head_width = _make_mlp(n_in, head_sizes, activation, dropout)
             self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
 
+    def _build_architecture(
+        self, n_features, heads, activation, dropout, groups, name, params
+    ):
+        """The trunk as architecture ``name`` over units; one head per task."""
+        from ._experts import make_architecture
+
+        # A unit is a task, or the tasks of one group (which share its gate,
+        # experts or column).
+        groups = list(groups or [None] * len(heads))
+        keys = [
+            ("task", i) if g is None else ("group", g) for i, g in enumerate(groups)
+        ]
+        units = list(dict.fromkeys(keys))
+        self.head_units = [units.index(key) for key in keys]
+        self.trunk = make_architecture(
+            name, n_features, len(units), activation, dropout, params
+        )
+        width = self.trunk.out_features
+        self.towers = nn.ModuleList()
+        self.head_towers = [None] * len(heads)
+        self.heads = nn.ModuleList()
+        for head_sizes, n_outputs in heads:
+            hidden, head_width = _make_mlp(width, head_sizes, activation, dropout)
+            self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
+
     def forward(self, X):
+        if self.head_units is not None:
+            units = self.trunk(X)  # (n_units, n_rows, width)
+            return tuple(
+                head(units[unit]) for head, unit in zip(self.heads, self.head_units)
+            )
         shared = self.trunk(X)
         if isinstance(self.heads, LinearHeads):
             return self.heads(shared)

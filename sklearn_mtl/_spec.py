@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ._experts import has_shared_parameters
 from ._module import ACTIVATIONS
 
 #: The weightings that need no per-task gradients.
@@ -51,6 +52,11 @@ class ModuleSpec:
     group_sizes : tuple of int
     fuse_heads : bool
         Whether heads without hidden layers may be fused into one layer.
+    architecture : str or None
+        A key of :data:`sklearn_mtl._experts.MODULES` (MMoE, PLE,
+        cross-stitch, task attention), or None for hard sharing.
+    architecture_params : dict
+        Its module's arguments, resolved (expert sizes as tuples).
     """
 
     n_features: int
@@ -63,6 +69,8 @@ class ModuleSpec:
     head_groups: tuple | None = None
     group_sizes: tuple = ()
     fuse_heads: bool = True
+    architecture: str | None = None
+    architecture_params: dict = field(default_factory=dict)
 
     def kwargs(self):
         """The keyword arguments of the torch module."""
@@ -71,12 +79,28 @@ class ModuleSpec:
     def trunk_kwargs(self):
         """The arguments that shape the trunk alone (what transfer compares)."""
         keys = ("n_features", "trunk", "trunk_params")
+        if self.architecture is not None:
+            # Experts, gates and columns are transferred whole: the source
+            # needs as many task units.
+            keys += ("architecture", "architecture_params", "activation")
+            return {"units": self.n_units(), **{k: getattr(self, k) for k in keys}}
         if self.trunk is None:
             keys += ("trunk_sizes", "activation")
         return {key: getattr(self, key) for key in keys}
 
+    def n_units(self):
+        """The architecture's units: the ungrouped tasks and the groups."""
+        groups = self.head_groups or (None,) * len(self.heads)
+        return len({(i, None) if g is None else g for i, g in enumerate(groups)})
+
     def describe_trunk(self):
         """The trunk's architecture in the words of the estimator's parameters."""
+        if self.architecture is not None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.architecture_params.items())
+            return (
+                f"architecture {self.architecture}({args}) over {self.n_units()} "
+                f"task units, activation={self.activation!r}"
+            )
         if self.trunk is None:
             return f"trunk_sizes={self.trunk_sizes!r}, activation={self.activation!r}"
         args = ", ".join(f"{k}={v!r}" for k, v in self.trunk_params.items())
@@ -222,7 +246,14 @@ def _check_spec(spec):
             f"nothing to weigh; weighting={weighting!r} needs "
             "schedule='joint'. Use weighting='fixed' with the sequential schedule."
         )
-    no_trunk = module.trunk is None and not module.trunk_sizes
+    if module.architecture is None:
+        no_trunk = module.trunk is None and not module.trunk_sizes
+        cause = "trunk_sizes=()"
+    else:
+        no_trunk = not has_shared_parameters(
+            module.architecture, module.architecture_params
+        )
+        cause = "an architecture without shared experts (n_shared_experts=0)"
     if spec.per_task_gradients and (spec.freeze_trunk or no_trunk):
         what = (
             "record_gradient_conflict=True"
@@ -231,7 +262,7 @@ def _check_spec(spec):
         )
         raise ValueError(
             f"{what} works on the gradients of the shared trunk, but "
-            f"{'freeze_trunk=True' if spec.freeze_trunk else 'trunk_sizes=()'} "
+            f"{'freeze_trunk=True' if spec.freeze_trunk else cause} "
             "leaves no shared parameters to train. Use a trained trunk, or "
             "weighting='fixed', 'uncertainty', 'dwa' or 'famo'."
         )
