@@ -759,10 +759,16 @@ class MultiTaskNetEstimator(_BaseComposition):
 
     def _store_relations(self, X):
         """Set the mean gate or attention weights on the training rows ``X``."""
+        # X is validated already (and may have lost its feature names).
+        params = self._spec_.module.architecture_params
         if _has_gates(self):
-            self.gate_weights_ = self.gate_weights(X)
+            self.gate_weights_ = gate_weights(
+                self.net_, X, self.num_threads, True, -1, params
+            )
         elif _has_attention(self):
-            self.attention_weights_ = self.attention_weights(X)
+            self.attention_weights_ = attention_weights(
+                self.net_, X, self.num_threads, True
+            )
 
     def _net_spec(self, tasks, codecs, n_features, warm=False):
         """The :class:`NetSpec` of a fit: parameters, tasks and codecs, checked."""
