@@ -75,7 +75,10 @@ def quality_models(epochs):
         return [(n, Task(group=group, **heads)) for n in ("y1", "y2")]
 
     def hard(seed):
-        return [(MultiTaskNetEstimator(tasks(), trunk_sizes=(128,), random_state=seed, **common), [0, 1])]  # fmt: skip
+        est = MultiTaskNetEstimator(
+            tasks(), trunk_sizes=(128,), random_state=seed, **common
+        )
+        return [(est, [0, 1])]
 
     def arch(architecture, group=None):
         def make(seed):
@@ -287,9 +290,7 @@ def run_speed(n_rounds, n_rows, epochs, deepctr_path):
     if deepctr is None:
         return times
     print("## Against DeepCTR-Torch (same sizes, epochs and batch size)\n")
-    print(
-        "| model | sklearn_mtl fit (s) | DeepCTR-Torch fit (s) | DeepCTR / sklearn_mtl |"
-    )
+    print("| model | sklearn_mtl fit (s) | DeepCTR-Torch fit (s) | DeepCTR / ours |")
     print("|---|---:|---:|---:|")
     for label, name in [("MMoE 4 × (64,)", "MMOE"), ("CGC 1 + 1 × (64,)", "PLE")]:
         est, other = times[label, "est"], times[label, "deepctr"]

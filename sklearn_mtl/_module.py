@@ -3,7 +3,8 @@
 Torch only: everything here takes plain values (sizes, classes, names) and
 knows nothing of scikit-learn, skorch or the estimator. A new network
 architecture is one more class here, built from the fields of
-:class:`~sklearn_mtl._spec.ModuleSpec`.
+:class:`~sklearn_mtl._spec.ModuleSpec`; the architectures that learn what
+tasks share (``architecture=``) are in :mod:`sklearn_mtl._experts`.
 """
 
 import inspect
@@ -48,7 +49,7 @@ def set_generator(module, generator):
 
 
 def reset_linear_layers(module, generator, skip=None):
-    """Re-draw every ``nn.Linear`` of ``module`` from ``generator``.
+    """Re-draw every ``nn.Linear`` (and experts' stacked layer) of ``module``.
 
     The same distributions as :meth:`torch.nn.Linear.reset_parameters`
     (Kaiming-uniform weights, biases uniform in ``±1/sqrt(fan_in)``), but
@@ -58,9 +59,11 @@ def reset_linear_layers(module, generator, skip=None):
     """
     skipped = set() if skip is None else {id(m) for m in skip.modules()}
     for layer in module.modules():
-        if hasattr(layer, "reset_parameters") and hasattr(layer, "n_stack"):
-            layer.reset_parameters(generator)  # the experts' StackedLinear
-        elif isinstance(layer, nn.Linear) and id(layer) not in skipped:
+        if id(layer) in skipped:
+            continue
+        if hasattr(layer, "n_stack"):  # the experts' StackedLinear (_experts.py)
+            layer.reset_parameters(generator)
+        elif isinstance(layer, nn.Linear):
             nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
             if layer.bias is not None:
                 bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0

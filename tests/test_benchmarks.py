@@ -274,3 +274,14 @@ def test_weighting_benchmark_quick_run_prints_both_tables():
     assert "| famo |" in out and "| mgda |" in out
     assert "### Adult" in out and "### Yeast" in out
     assert "| fixed, tuned: " in out
+
+
+# -- bench_architectures.py ----------------------------------------------------
+
+
+def test_architectures_benchmark_quick_run_prints_its_tables():
+    out = run_script(BENCHMARKS / "bench_architectures.py", "--quick")
+    assert "## The MMoE paper's synthetic experiment" in out
+    assert "| MMoE, 8 × (16,) |" in out
+    assert "## Fit time: each architecture against a hand-written loop" in out
+    assert "| task attention (64,) |" in out
