@@ -116,6 +116,7 @@ import torch
 from _data import DataNotFound
 from _protocol import BENCHMARKS
 from _quality_models import (
+    ARCHITECTURE_TUNED,
     AUXILIARY_ENSEMBLE,
     MODELS,
     MTL_TUNED,
@@ -215,6 +216,12 @@ def print_table(bench, outcomes):
             f"split {k + 1}: {run.note}" for k, run in enumerate(outcomes[MTL_TUNED])
         )
         print(f"\nGrid search of (2) chose: {choices}.")
+    if ARCHITECTURE_TUNED in outcomes:
+        choices = "; ".join(
+            f"split {k + 1}: {run.note}"
+            for k, run in enumerate(outcomes[ARCHITECTURE_TUNED])
+        )
+        print(f"\nGrid search of (13) chose: {choices}.")
 
 
 def summary_row(bench, outcomes):
