@@ -563,7 +563,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         """Set parameters of this estimator or of its tasks.
 
         Valid keys are the constructor's parameters, task names (to replace
-        a task), ``<task>__<param>`` (e.g. ``married__weight=2.0``) and
+        a task), ``<task>__<param>`` (e.g. ``married__weight=2.0``),
+        ``architecture__<param>`` (e.g. ``architecture__n_experts=8``) and
         ``trunk__<arg>`` (sets the entry ``arg`` of ``trunk_params``, the
         arguments of a custom ``trunk``, new or not).
 
@@ -581,6 +582,14 @@ class MultiTaskNetEstimator(_BaseComposition):
             key.removeprefix("trunk__"): params.pop(key)
             for key in [key for key in params if key.startswith("trunk__")]
         }
+        nested = [key for key in params if key.startswith("architecture__")]
+        if nested and params.get("architecture", self.architecture) is None:
+            raise ValueError(
+                f"{nested[0]} sets a parameter of the architecture, but "
+                "architecture=None (hard sharing) has none. Set an architecture "
+                "too, e.g. set_params(architecture=MMoE(), "
+                f"{nested[0]}=...)."
+            )
         if "trunk_params" in params:
             self.trunk_params = params.pop("trunk_params")
         if trunk_args:

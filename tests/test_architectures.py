@@ -61,6 +61,23 @@ def test_architecture_params_route_through_get_and_set_params():
     assert cloned.get_params()["architecture__n_experts"] == 2
 
 
+def test_architecture_params_without_an_architecture_are_refused():
+    est = MultiTaskNetEstimator()
+    with pytest.raises(ValueError, match="architecture=None .* has none"):
+        est.set_params(architecture__n_experts=3)
+    est.set_params(architecture=MMoE(), architecture__n_experts=3)
+    assert est.architecture.n_experts == 3
+
+
+def test_partial_fit_trains_an_architecture_block_by_block():
+    X, y = make_data()
+    est = make_est(MMoE(n_experts=2))
+    for block in np.array_split(np.arange(len(X)), 3):
+        est.partial_fit(X[block], y[block])
+    assert est.n_iter_ == 3
+    np.testing.assert_allclose(est.gate_weights_.sum(1), 1.0, atol=1e-6)
+
+
 def test_default_architecture_is_hard_sharing():
     assert MultiTaskNetEstimator().architecture is None
 
