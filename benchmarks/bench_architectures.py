@@ -34,6 +34,7 @@ Three tables (Markdown):
 import argparse
 import contextlib
 import io
+import os
 import random
 import statistics
 import sys
@@ -230,9 +231,23 @@ def estimator_fit(architecture, X, Y, epochs, batch_size, seed):
 
 
 def timed(fit):
-    start = time.perf_counter()
+    """Wall and process CPU seconds of ``fit()``.
+
+    CPU time is what the fit itself used: on a machine shared with other
+    jobs it is the steadier of the two.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
     fit()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def ratios(a, b, which):
+    """Per-round ratios of two contenders' times (0: wall, 1: CPU)."""
+    return [x[which] / y[which] for x, y in zip(a, b)]
+
+
+def median(times, which=0):
+    return statistics.median(t[which] for t in times)
 
 
 def ratio_cell(ratios):
@@ -271,33 +286,38 @@ def run_speed(n_rounds, n_rows, epochs, deepctr_path):
     print(
         f"{n_rows} rows, 100 features, 2 regression tasks, batches of {batch}, "
         f"{epochs} epochs ({steps} steps), one thread, {n_rounds} rounds; "
-        "median (range) over rounds.\n"
+        "median (range) over rounds of the paired ratios; load average at the "
+        f"start {os.getloadavg()[0]:.1f}.\n"
     )
     print(
         "| architecture | sklearn_mtl fit (s) | hand-written loop (s) | "
-        "sklearn_mtl / hand | sklearn_mtl / hard sharing |"
+        "sklearn_mtl / hand, wall | ... CPU | sklearn_mtl / hard sharing, CPU |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     hard = times[SPEED_ARCHITECTURES[0][0], "est"]
     for label, _ in SPEED_ARCHITECTURES:
         est, hand = times[label, "est"], times[label, "hand"]
         print(
-            f"| {label} | {statistics.median(est):.3f} | {statistics.median(hand):.3f} "
-            f"| {ratio_cell([e / h for e, h in zip(est, hand)])} "
-            f"| {ratio_cell([e / h for e, h in zip(est, hard)])} |"
+            f"| {label} | {median(est):.3f} | {median(hand):.3f} "
+            f"| {ratio_cell(ratios(est, hand, 0))} "
+            f"| {ratio_cell(ratios(est, hand, 1))} "
+            f"| {ratio_cell(ratios(est, hard, 1))} |"
         )
     print()
     if deepctr is None:
         return times
     print("## Against DeepCTR-Torch (same sizes, epochs and batch size)\n")
-    print("| model | sklearn_mtl fit (s) | DeepCTR-Torch fit (s) | DeepCTR / ours |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| model | sklearn_mtl fit (s) | DeepCTR-Torch fit (s) | "
+        "DeepCTR / sklearn_mtl, wall | ... CPU |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for label, name in [("MMoE 4 × (64,)", "MMOE"), ("CGC 1 + 1 × (64,)", "PLE")]:
         est, other = times[label, "est"], times[label, "deepctr"]
         print(
-            f"| {name} ({label}) | {statistics.median(est):.3f} | "
-            f"{statistics.median(other):.3f} | "
-            f"{ratio_cell([o / e for o, e in zip(other, est)])} |"
+            f"| {name} ({label}) | {median(est):.3f} | {median(other):.3f} | "
+            f"{ratio_cell(ratios(other, est, 0))} | "
+            f"{ratio_cell(ratios(other, est, 1))} |"
         )
     print()
     return times
