@@ -388,3 +388,31 @@ def test_sparse_X_gives_the_dense_gate_weights():
     dense = make_est(MMoE(n_experts=2)).fit(X, y)
     sparse_fit = make_est(MMoE(n_experts=2)).fit(sparse.csr_matrix(X), y)
     np.testing.assert_allclose(dense.gate_weights_, sparse_fit.gate_weights_, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        {"architecture": "Sequential", "params": {}},
+        {"architecture": "MMoE", "params": {"n_experts": "eval('1')"}},
+        {"architecture": "MMoE", "params": {"bogus": 1}},
+    ],
+)
+def test_load_refuses_an_architecture_that_is_not_ours(tmp_path, architecture):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    X, y = make_data()
+    path = tmp_path / "m.safetensors"
+    sklearn_mtl.save(make_est(MMoE(n_experts=2)).fit(X, y), path)
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata()
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    document = json.loads(metadata["estimator"])
+    document["params"]["architecture"] = architecture
+    metadata["estimator"] = json.dumps(document)
+    save_file(tensors, path, metadata=metadata)
+    with pytest.raises(ValueError, match="The model file is invalid"):
+        sklearn_mtl.load(path)
