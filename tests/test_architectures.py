@@ -95,10 +95,18 @@ def test_grid_search_over_architectures_by_name():
     X, y = make_data()
     search = GridSearchCV(
         make_est(None, max_epochs=2),
-        {"architecture": [None, MMoE(n_experts=2), PLE(), CrossStitch()]},
+        {
+            "architecture": [
+                None,
+                MMoE(n_experts=2),
+                PLE(),
+                CrossStitch(),
+                TaskAttention(),
+            ]
+        },
         cv=2,
     ).fit(X, y)
-    assert len(search.cv_results_["params"]) == 4
+    assert len(search.cv_results_["params"]) == 5
     search = GridSearchCV(
         make_est(MMoE(), max_epochs=2), {"architecture__n_experts": [1, 3]}, cv=2
     ).fit(X, y)
