@@ -34,7 +34,14 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
 
-from sklearn_mtl import MultiTaskNetEstimator, Task
+from sklearn_mtl import (
+    PLE,
+    CrossStitch,
+    MMoE,
+    MultiTaskNetEstimator,
+    Task,
+    TaskAttention,
+)
 
 QUICK_EPOCHS = 5  # networks of (1)-(3) in --quick mode
 QUICK_ITERATIONS = 20  # max_iter of (4) and (5), trees of (6), in --quick mode
@@ -364,6 +371,46 @@ def auxiliary_targets(table):
     )
 
 
+# (9)-(12): each architecture at defaults, experts or columns of (64, 32)
+# (about the default trunk's cost for MMoE's four experts); (13) picks one
+# of them, or hard sharing, by GridSearchCV inside the training data.
+EXPERT_SIZES = (64, 32)
+
+
+def _architectures():
+    return {
+        "MMoE": MMoE(n_experts=4, expert_sizes=EXPERT_SIZES),
+        "CGC": PLE(n_shared_experts=1, n_task_experts=1, expert_sizes=EXPERT_SIZES),
+        "cross-stitch": CrossStitch(expert_sizes=EXPERT_SIZES),
+        "task attention": TaskAttention(expert_sizes=EXPERT_SIZES),
+    }
+
+
+def _with_architecture(name):
+    def fit_predict(bench, data, fold, quick):
+        params = dict(bench.net, architecture=_architectures()[name])
+        model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
+        model.fit(fold.X_train, fold.Y_train)
+        return _task_predictions(model, fold.X_test, data.kinds), ""
+
+    return fit_predict
+
+
+def architecture_tuned(bench, data, fold, quick):
+    candidates = {"hard sharing": None, **_architectures()}
+    search = GridSearchCV(
+        _network(bench, _tasks(data.kinds), fold.seed, quick, bench.net),
+        {"net__architecture": list(candidates.values())},
+        scoring=_main_metric_scorer(bench, data.kinds),
+        cv=fold.inner,
+        error_score="raise",
+    )
+    search.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(search, fold.X_test, data.kinds), list(candidates)[
+        search.best_index_
+    ]
+
+
 MODELS = {
     "(1) multi-task net, defaults": mtl_default,
     "(2) multi-task net, tuned": mtl_tuned,
@@ -378,10 +425,16 @@ MODELS = {
     "(11) RealMLP-TD (pytabkit)": realmlp,
     "(12) TabM-D (pytabkit)": tabm,
     f"(13) network of (2), n_ensemble={ENSEMBLE_MEMBERS}": mtl_net_ensemble,
+    "(14) multi-task net, MMoE": _with_architecture("MMoE"),
+    "(15) multi-task net, CGC (PLE)": _with_architecture("CGC"),
+    "(16) multi-task net, cross-stitch": _with_architecture("cross-stitch"),
+    "(17) multi-task net, task attention": _with_architecture("task attention"),
+    "(18) multi-task net, architecture tuned": architecture_tuned,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
 OLD_DEFAULT, ENSEMBLE, REALMLP, TABM, NET_ENSEMBLE = list(MODELS)[8:13]
+ARCHITECTURE_TUNED = list(MODELS)[17]
 
 
 def model_number(name):

@@ -1,6 +1,6 @@
 """Quality benchmark: where does multi-task learning help, on real data?
 
-Six public data sets with several targets each, up to twelve contenders each:
+Six public data sets with several targets each, up to eighteen contenders each:
 
 (1) ``MultiTaskNetEstimator`` with its default parameters (inputs standardized,
     categorical inputs one-hot encoded, ``random_state`` set);
@@ -49,6 +49,11 @@ Six public data sets with several targets each, up to twelve contenders each:
     ".[benchmarks]"``) and are skipped without it.
 (13) on Tox21 only, the network of (2) (equal task weights, no grid) with
     ``n_ensemble=8``: one fit of one estimator, on the fingerprints alone.
+(14)-(17) the network of (2) (equal weights, no grid) with each learned
+    sharing architecture: ``MMoE``, ``PLE`` with one level (CGC),
+    ``CrossStitch``, ``TaskAttention`` (see ``bench_architectures.py``);
+(18) one of them or hard sharing, chosen by ``GridSearchCV`` on the inner
+    folds of (2). Results in ``docs/benchmarks_architectures.md``.
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;
@@ -132,6 +137,7 @@ import torch
 from _data import DataNotFound
 from _protocol import BENCHMARKS
 from _quality_models import (
+    ARCHITECTURE_TUNED,
     AUXILIARY_ENSEMBLE,
     MODELS,
     MTL_TUNED,
@@ -232,6 +238,12 @@ def print_table(bench, outcomes):
             f"split {k + 1}: {run.note}" for k, run in enumerate(outcomes[MTL_TUNED])
         )
         print(f"\nGrid search of (2) chose: {choices}.")
+    if ARCHITECTURE_TUNED in outcomes:
+        choices = "; ".join(
+            f"split {k + 1}: {run.note}"
+            for k, run in enumerate(outcomes[ARCHITECTURE_TUNED])
+        )
+        print(f"\nGrid search of (18) chose: {choices}.")
 
 
 def summary_row(bench, outcomes):

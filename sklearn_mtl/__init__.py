@@ -6,6 +6,7 @@ missing), behind scikit-learn's estimator API.
 """
 
 from ._affinity_display import TaskAffinityDisplay
+from ._architecture import PLE, CrossStitch, MMoE, TaskAttention
 from ._display import TrainingHistoryDisplay
 from ._estimator import MultiTaskNetEstimator
 from ._evaluation import cross_val_predict, score_tasks
@@ -20,9 +21,13 @@ from ._transfer_report import transfer_report
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "PLE",
+    "CrossStitch",
+    "MMoE",
     "MultiTaskNetEstimator",
     "Task",
     "TaskAffinityDisplay",
+    "TaskAttention",
     "TaskView",
     "TrainingHistoryDisplay",
     "__version__",

@@ -17,6 +17,7 @@ from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._architecture import PLE, Architecture, MMoE, TaskAttention
 from ._codecs import ClassCodec
 from ._compat import (
     HasMethods,
@@ -40,6 +41,7 @@ from ._net import (
     resume_net,
     train,
 )
+from ._relations import attention_weights, cross_stitch_weights, gate_weights
 from ._spec import LossSpec, ModuleSpec, NetSpec, Seeds
 from ._targets import (
     check_n_rows,
@@ -73,6 +75,20 @@ def _has_classification_task(estimator):
         return tasks is None or any(task.kind != "regression" for _, task in tasks)
     except (TypeError, ValueError, AttributeError):
         return True  # malformed tasks: let fit report it
+
+
+def _has_gates(estimator):
+    """Whether ``gate_weights`` applies: an MMoE or PLE architecture."""
+    return isinstance(estimator.architecture, (MMoE, PLE))
+
+
+def _has_attention(estimator):
+    """Whether ``attention_weights`` applies: a TaskAttention architecture."""
+    return isinstance(estimator.architecture, TaskAttention)
+
+
+# The fitted attributes that show what an architecture learned.
+_RELATION_ATTRIBUTES = ("gate_weights_", "attention_weights_", "cross_stitch_weights_")
 
 
 # Dict parameters whose entries are parameters too: prefix -> parameter.
@@ -130,6 +146,31 @@ class MultiTaskNetEstimator(_BaseComposition):
         of ``get_params`` and ``set_params``, so that ``GridSearchCV`` can
         tune it (``{"trunk__embed_dim": [8, 16]}``); setting one makes a new
         dict.
+
+    architecture : MMoE, PLE, CrossStitch, TaskAttention or None, default=None
+        How the tasks share the layers below their heads. None is hard
+        sharing: one trunk of ``trunk_sizes`` for all tasks. The others let
+        the network learn how much each task shares: :class:`MMoE` (shared
+        experts, one gate per task), :class:`PLE` (shared and per-task
+        experts; ``n_levels=1`` is CGC), :class:`CrossStitch` (one column
+        per task, mixed by learned matrices) and :class:`TaskAttention`
+        (one column per task, then attention between tasks). Their
+        parameters are reachable as ``architecture__<param>`` (e.g.
+        ``architecture__n_experts``); each expert or column is an MLP of
+        their ``expert_sizes``, by default ``trunk_sizes``. With an
+        architecture, the "trunk" of the other parameters (``trunk_alpha``,
+        ``freeze_trunk``, ``init_trunk_from``) is the whole architecture
+        (experts, gates, columns), a custom ``trunk`` is refused,
+        ``group_sizes`` is unused and the tasks of a ``Task(group=...)``
+        share one gate (MMoE), one set of task experts and gate (PLE), one
+        column (cross-stitch, attention). The weightings that combine
+        per-task gradients and ``record_gradient_conflict`` work on the
+        parameters that several tasks reach: the experts for MMoE, the
+        shared experts and shared gates for PLE (so PLE with
+        ``n_shared_experts=0`` cannot use them), everything for
+        cross-stitch and attention. See the fitted attributes
+        ``gate_weights_``, ``attention_weights_`` and
+        ``cross_stitch_weights_``.
 
     activation : {"relu", "tanh", "logistic", "identity", "gelu"} or \
             type of torch.nn.Module, default="relu"
@@ -445,6 +486,24 @@ class MultiTaskNetEstimator(_BaseComposition):
         task's effect on itself. Small numbers: a step with a small learning
         rate changes the loss little; compare entries with each other.
 
+    gate_weights_ : ndarray of shape (n_tasks, n_experts)
+        With an :class:`MMoE` or :class:`PLE` architecture only: each
+        task's mean gate weight on each expert over the training rows (of
+        the last fit call); rows sum to one. For PLE, the last level's
+        gates, with the experts numbered as in :meth:`gate_weights`. A
+        column holding most of every row's weight means expert collapse:
+        the tasks share one expert, as under hard sharing.
+
+    attention_weights_ : ndarray of shape (n_tasks, n_tasks)
+        With a :class:`TaskAttention` architecture only: the mean attention
+        weight of each task (row) on each task (column) over the training
+        rows; rows sum to one.
+
+    cross_stitch_weights_ : ndarray of shape (n_layers, n_tasks, n_tasks)
+        With a :class:`CrossStitch` architecture only: the learned mixing
+        matrix after each hidden layer; row ``i`` weighs the columns that
+        task ``i``'s next layer reads.
+
     See Also
     --------
     Task : The specification of one task.
@@ -488,6 +547,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         "trunk_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "trunk": [type, None],
         "trunk_params": [dict, None],
+        "architecture": [Architecture, None],
         "activation": [StrOptions(set(ACTIVATIONS)), type],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "num_embedding": [StrOptions({"periodic", "piecewise_linear"}), None],
@@ -528,6 +588,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         trunk_sizes: Sequence[int] = (128, 64),
         trunk: type[torch.nn.Module] | None = None,
         trunk_params: dict[str, Any] | None = None,
+        architecture: Architecture | None = None,
         activation: str | type[torch.nn.Module] = "relu",
         dropout: float = 0.1,
         n_ensemble: int = 1,
@@ -566,6 +627,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.trunk_sizes = trunk_sizes
         self.trunk = trunk
         self.trunk_params = trunk_params
+        self.architecture = architecture
         self.activation = activation
         self.dropout = dropout
         self.num_embedding = num_embedding
@@ -627,6 +689,7 @@ class MultiTaskNetEstimator(_BaseComposition):
 
         Valid keys are the constructor's parameters, task names (to replace
         a task), ``<task>__<param>`` (e.g. ``married__weight=2.0``),
+        ``architecture__<param>`` (e.g. ``architecture__n_experts=8``) and
         ``trunk__<arg>`` (sets the entry ``arg`` of ``trunk_params``, the
         arguments of a custom ``trunk``, new or not) and
         ``num_embedding__<option>`` (an entry of ``num_embedding_params``).
@@ -641,6 +704,14 @@ class MultiTaskNetEstimator(_BaseComposition):
         self : MultiTaskNetEstimator
             This estimator.
         """
+        nested = [key for key in params if key.startswith("architecture__")]
+        if nested and params.get("architecture", self.architecture) is None:
+            raise ValueError(
+                f"{nested[0]} sets a parameter of the architecture, but "
+                "architecture=None (hard sharing) has none. Set an architecture "
+                "too, e.g. set_params(architecture=MMoE(), "
+                f"{nested[0]}=...)."
+            )
         for prefix, name in _ROUTED_DICTS.items():
             entries = {
                 key.removeprefix(f"{prefix}__"): params.pop(key)
@@ -856,6 +927,7 @@ class MultiTaskNetEstimator(_BaseComposition):
                 stacklevel=3,
             )
         self._store_fit(net, spec, tasks, codecs, y_1d)
+        self._store_relations(X)
         return self
 
     def _validation_set(self, validation, tasks, codecs):
@@ -929,6 +1001,19 @@ class MultiTaskNetEstimator(_BaseComposition):
             return columns, None
         return columns, quantile_bins(X[:, columns], params["n_bins"], rows)
 
+    def _store_relations(self, X):
+        """Set the mean gate or attention weights on the training rows ``X``."""
+        # X is validated already (and may have lost its feature names).
+        params = self._spec_.module.architecture_params
+        if _has_gates(self):
+            self.gate_weights_ = gate_weights(
+                self.net_, X, self.num_threads, True, -1, params
+            )
+        elif _has_attention(self):
+            self.attention_weights_ = attention_weights(
+                self.net_, X, self.num_threads, True
+            )
+
     def _net_spec(
         self, tasks, codecs, n_features, warm=False, n_samples=0,
         validation_given=False, embedded=(None, None),
@@ -938,13 +1023,19 @@ class MultiTaskNetEstimator(_BaseComposition):
         groups = tuple(task.group for _, task in tasks)
         embedding = self.num_embedding
         embedding_params = dict(self.num_embedding_params or {})
+        trunk_sizes = check_layer_sizes(self.trunk_sizes, "trunk_sizes")
+        architecture, architecture_params = (
+            (None, {})
+            if self.architecture is None
+            else self.architecture._module_params(trunk_sizes, self.trunk)
+        )
         module = ModuleSpec(
             n_features=int(n_features),
             heads=tuple(
                 (task.head_sizes, codec.n_outputs)
                 for (_, task), codec in zip(tasks, codecs)
             ),
-            trunk_sizes=check_layer_sizes(self.trunk_sizes, "trunk_sizes"),
+            trunk_sizes=trunk_sizes,
             activation=self.activation,
             dropout=float(self.dropout),
             trunk=self.trunk,
@@ -961,6 +1052,8 @@ class MultiTaskNetEstimator(_BaseComposition):
             group_sizes=check_layer_sizes(self.group_sizes, "group_sizes"),
             # The sequential schedule freezes heads one by one: keep them apart.
             fuse_heads=self.schedule != "sequential",
+            architecture=architecture,
+            architecture_params=architecture_params,
             n_ensemble=int(self.n_ensemble),
             head_proba=tuple(isinstance(codec, ClassCodec) for codec in codecs),
         )
@@ -1084,6 +1177,11 @@ class MultiTaskNetEstimator(_BaseComposition):
             self.task_affinity_ = affinity
         elif hasattr(self, "task_affinity_"):
             del self.task_affinity_
+        for attr in _RELATION_ATTRIBUTES:  # from an earlier fit
+            if hasattr(self, attr):
+                delattr(self, attr)
+        if spec.module.architecture == "cross_stitch":
+            self.cross_stitch_weights_ = cross_stitch_weights(net)
         self._spec_ = replace(spec, trunk_source=None)  # don't keep another's weights
         self._codecs_ = codecs
         self._y_1d_ = y_1d
@@ -1241,6 +1339,71 @@ class MultiTaskNetEstimator(_BaseComposition):
                 for proba, cls in zip(probas, classes)
             ]
         return probas[0] if self._y_1d_ else probas
+
+    @available_if(_has_gates)
+    def gate_weights(
+        self, X: ArrayLike, *, average: bool = True, level: int = -1
+    ) -> np.ndarray:
+        """Each task's gate weights over the experts on ``X`` (MMoE and PLE).
+
+        Available only with an :class:`MMoE` or :class:`PLE` architecture.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to run the gates on.
+        average : bool, default=True
+            Return the mean over the rows; False returns each row's.
+        level : int, default=-1
+            For PLE, the level whose gates to return (0 the first, -1 the
+            last); ignored for MMoE.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_tasks, n_experts), or \
+                (n_samples, n_tasks, n_experts) when ``average=False``
+            Each task's (row's) weights sum to one over the experts. For
+            PLE, the experts are numbered over all tasks: the
+            ``n_task_experts`` of the first task (or group), of the second,
+            ..., then the ``n_shared_experts``; a task's gate gives zero
+            weight to the other tasks' experts. Tasks of one group share a
+            gate, hence their rows are equal.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        params = self._spec_.module.architecture_params
+        n_levels = params.get("n_levels")  # PLE's; MMoE has one level
+        if n_levels is not None and not -n_levels <= level < n_levels:
+            raise ValueError(
+                f"level={level!r} is not a level of this PLE, which has {n_levels}; "
+                "use 0 to n_levels - 1, or -1 for the last."
+            )
+        return gate_weights(self.net_, X, self.num_threads, average, level, params)
+
+    @available_if(_has_attention)
+    def attention_weights(self, X: ArrayLike, *, average: bool = True) -> np.ndarray:
+        """Each task's attention weights on every task on ``X`` (TaskAttention).
+
+        Available only with a :class:`TaskAttention` architecture.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to run the attention on.
+        average : bool, default=True
+            Return the mean over the rows; False returns each row's.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_tasks, n_tasks), or \
+                (n_samples, n_tasks, n_tasks) when ``average=False``
+            Row ``i``: how much task ``i`` reads from each task; each row
+            sums to one. The weight on a group is shared equally among its
+            tasks.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return attention_weights(self.net_, X, self.num_threads, average)
 
     def task_estimator(self, task: str) -> TaskView:
         """One task of this fitted model as a fitted classifier or regressor.

@@ -3,7 +3,8 @@
 Torch only: everything here takes plain values (sizes, classes, names) and
 knows nothing of scikit-learn, skorch or the estimator. A new network
 architecture is one more class here, built from the fields of
-:class:`~sklearn_mtl._spec.ModuleSpec`.
+:class:`~sklearn_mtl._spec.ModuleSpec`; the architectures that learn what
+tasks share (``architecture=``) are in :mod:`sklearn_mtl._experts`.
 """
 
 import inspect
@@ -50,7 +51,7 @@ def set_generator(module, generator):
 
 
 def reset_linear_layers(module, generator, skip=None):
-    """Re-draw every ``nn.Linear`` of ``module`` from ``generator``.
+    """Re-draw every ``nn.Linear`` (and experts' stacked layer) of ``module``.
 
     The same distributions as :meth:`torch.nn.Linear.reset_parameters`
     (Kaiming-uniform weights, biases uniform in ``±1/sqrt(fan_in)``), but
@@ -60,7 +61,11 @@ def reset_linear_layers(module, generator, skip=None):
     """
     skipped = set() if skip is None else {id(m) for m in skip.modules()}
     for layer in module.modules():
-        if isinstance(layer, nn.Linear) and id(layer) not in skipped:
+        if id(layer) in skipped:
+            continue
+        if hasattr(layer, "n_stack"):  # the experts' StackedLinear (_experts.py)
+            layer.reset_parameters(generator)
+        elif isinstance(layer, nn.Linear):
             nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
             if layer.bias is not None:
                 bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0
@@ -284,6 +289,13 @@ class MultiTaskNetwork(nn.Module):
     head_proba : tuple of bool or None, default=None
         Per task, whether its outputs are class logits (averaged as
         probabilities); None: all are.
+    architecture : str or None, default=None
+        A key of :data:`sklearn_mtl._experts.MODULES`: the trunk is then
+        that module (experts and gates, columns), which gives each unit (a
+        task, or the tasks of one group) its own representation, and each
+        head reads its unit's. None: the shared trunk (hard sharing).
+    architecture_params : dict or None, default=None
+        The architecture module's own arguments.
     """
 
     def __init__(
@@ -304,6 +316,8 @@ class MultiTaskNetwork(nn.Module):
         fuse_heads=True,
         n_ensemble=1,
         head_proba=None,
+        architecture=None,
+        architecture_params=None,
     ):
         super().__init__()
         self.n_ensemble = int(n_ensemble)
@@ -313,6 +327,13 @@ class MultiTaskNetwork(nn.Module):
         if self.n_ensemble > 1 and num_embedding is None:
             self.ensemble_input = EnsembleInput(self.n_ensemble, n_features)
         self.custom_trunk = trunk is not None
+        self.head_units = None
+        if architecture is not None:
+            self._build_architecture(
+                n_features, heads, activation, dropout, head_groups,
+                architecture, architecture_params or {},
+            )  # fmt: skip
+            return
         if num_embedding is not None:
             # Inside the trunk: transferred, frozen and counted as shared
             # parameters (per-task gradients, gradient conflict) with it.
@@ -330,9 +351,7 @@ class MultiTaskNetwork(nn.Module):
             # do: a sign flip of the raw value would leave the bins' range.
             layers = [embedding, mlp]
             if self.n_ensemble > 1:
-                layers.insert(
-                    1, EnsembleInput(self.n_ensemble, embedding.out_features)
-                )
+                layers.insert(1, EnsembleInput(self.n_ensemble, embedding.out_features))
             self.trunk = nn.Sequential(*layers)
         elif trunk is None:
             self.trunk, width = _make_mlp(n_features, trunk_sizes, activation, dropout)
@@ -364,6 +383,31 @@ class MultiTaskNetwork(nn.Module):
             hidden, head_width = _make_mlp(n_in, head_sizes, activation, dropout)
             self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
 
+    def _build_architecture(
+        self, n_features, heads, activation, dropout, groups, name, params
+    ):
+        """The trunk as architecture ``name`` over units; one head per task."""
+        from ._experts import make_architecture
+
+        # A unit is a task, or the tasks of one group (which share its gate,
+        # experts or column).
+        groups = list(groups or [None] * len(heads))
+        keys = [
+            ("task", i) if g is None else ("group", g) for i, g in enumerate(groups)
+        ]
+        units = list(dict.fromkeys(keys))
+        self.head_units = [units.index(key) for key in keys]
+        self.trunk = make_architecture(
+            name, n_features, len(units), activation, dropout, params
+        )
+        width = self.trunk.out_features
+        self.towers = nn.ModuleList()
+        self.head_towers = [None] * len(heads)
+        self.heads = nn.ModuleList()
+        for head_sizes, n_outputs in heads:
+            hidden, head_width = _make_mlp(width, head_sizes, activation, dropout)
+            self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
+
     def forward(self, X):
         if self.n_ensemble == 1:
             return self._forward(X)
@@ -378,6 +422,11 @@ class MultiTaskNetwork(nn.Module):
         )
 
     def _forward(self, X):
+        if self.head_units is not None:
+            units = self.trunk(X)  # (n_units, n_rows, width)
+            return tuple(
+                head(units[unit]) for head, unit in zip(self.heads, self.head_units)
+            )
         shared = self.trunk(X)
         if isinstance(self.heads, LinearHeads | EnsembleLinearHeads):
             return tuple(self.heads(shared))

@@ -232,12 +232,13 @@ def check_resumable(fitted, spec):
         or fitted.loss.losses != spec.loss.losses
     ):
         changed.append("the tasks")
-    changed += [
-        "schedule" if key == "fuse_heads" else key
+    names = {"fuse_heads": "schedule", "architecture_params": "architecture"}
+    changed += dict.fromkeys(
+        names.get(key, key)
         for key, value in old.kwargs().items()
         if key not in ("heads", "head_groups", "head_proba")
         and getattr(new, key) != value
-    ]
+    )
     if fitted.loss.weighting != spec.loss.weighting:
         changed.append("weighting")
     if fitted.freeze_trunk != spec.freeze_trunk:

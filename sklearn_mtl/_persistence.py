@@ -21,6 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._architecture import ARCHITECTURES
 from ._codecs import CODECS
 from ._compat import InvalidParameterError, get_output_config
 from ._estimator import MultiTaskNetEstimator
@@ -51,6 +52,8 @@ _TORCH_MODULES = {
     "activation": "torch.nn.modules.activation",
     "optimizer": "torch.optim.",
 }
+# The fitted attributes of an architecture stored as arrays, with their ranks.
+_RELATIONS = {"gate_weights_": 2, "attention_weights_": 2, "cross_stitch_weights_": 3}
 _NOT_BUILDABLE = {
     torch.nn.Module,
     torch.nn.MultiheadAttention,
@@ -124,6 +127,15 @@ def _encode_params(est):
                     str(key): _encode_option(option, f"num_embedding__{key}")
                     for key, option in value.items()
                 }
+            }
+        elif name == "architecture" and value is not None:
+            # Stored as its class name and plain parameters, never pickled.
+            params[name] = {
+                "architecture": type(value).__name__,
+                "params": {
+                    key: _encode_value(v, f"architecture__{key}")
+                    for key, v in value.get_params(deep=False).items()
+                },
             }
         elif name == "device":
             params[name] = str(value)
@@ -273,6 +285,11 @@ def _encode_estimator(est):
         "embedding_columns": _plain(
             est._spec_.module.embedding_columns, "the embedded columns"
         ),
+        "relations": {
+            attr: getattr(est, attr).tolist()
+            for attr in _RELATIONS
+            if hasattr(est, attr)
+        },
     }
 
 
@@ -464,6 +481,8 @@ def _decode_params(params, device):
                 "or booleans",
             )
             decoded[name] = dict(options)
+        elif name == "architecture" and value is not None:
+            decoded[name] = _decode_architecture(value)
         else:
             decoded[name] = _decode_value(value, name)
     if device is not None:
@@ -479,6 +498,46 @@ def _decode_params(params, device):
     except InvalidParameterError as exc:
         raise ValueError(f"The model file is invalid: {exc}") from None
     return est
+
+
+def _decode_architecture(value):
+    """An architecture from its class name (only ours) and plain parameters."""
+    _expect(
+        isinstance(value, dict)
+        and value.get("architecture") in ARCHITECTURES
+        and isinstance(value.get("params"), dict),
+        f"architecture must name one of {sorted(ARCHITECTURES)} with its parameters",
+    )
+    cls = ARCHITECTURES[value["architecture"]]
+    params = {
+        key: _decode_value(v, f"architecture__{key}")
+        for key, v in value["params"].items()
+    }
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"The model file is invalid: architecture: {exc}.") from None
+
+
+def _decode_relations(value):
+    """The architecture's fitted arrays (gate, attention, stitch weights)."""
+    value = value or {}
+    _expect(
+        isinstance(value, dict) and set(value) <= set(_RELATIONS),
+        f"relations may only hold {sorted(_RELATIONS)}",
+    )
+    decoded = {}
+    for attr, data in value.items():
+        try:
+            array = np.array(data, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+        _expect(
+            array is not None and array.ndim == _RELATIONS[attr],
+            f"{attr} must be an array of {_RELATIONS[attr]} dimensions",
+        )
+        decoded[attr] = array
+    return decoded
 
 
 def _decode_codecs(codecs, tasks):
@@ -736,6 +795,7 @@ def load(
         "task_affinity_counts must be non-negative ints, zero exactly where "
         "task_affinity_ is NaN",
     )
+    relations = _decode_relations(document.get("relations"))
     output_config = document.get("output_config") or {}
     _expect(
         isinstance(output_config, dict)
@@ -780,6 +840,8 @@ def load(
     early_stopping = document.get("early_stopping_", False)
     _expect(isinstance(early_stopping, bool), "early_stopping_ must be a boolean")
     est.early_stopping_ = early_stopping
+    for attr, array in relations.items():
+        setattr(est, attr, array)
     if feature_names is not None:
         est.feature_names_in_ = np.asarray(feature_names, dtype=object)
     if output_config:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ._experts import has_shared_parameters
 from ._module import ACTIVATIONS
 
 #: The weightings that need no per-task gradients.
@@ -64,6 +65,11 @@ class ModuleSpec:
         Members of the parameter-efficient ensemble (1: a single network).
     head_proba : tuple of bool or None
         Per task, whether it classifies (members average probabilities).
+    architecture : str or None
+        A key of :data:`sklearn_mtl._experts.MODULES` (MMoE, PLE,
+        cross-stitch, task attention), or None for hard sharing.
+    architecture_params : dict
+        Its module's arguments, resolved (expert sizes as tuples).
     """
 
     n_features: int
@@ -82,6 +88,8 @@ class ModuleSpec:
     fuse_heads: bool = True
     n_ensemble: int = 1
     head_proba: tuple | None = None
+    architecture: str | None = None
+    architecture_params: dict = field(default_factory=dict)
 
     def kwargs(self):
         """The keyword arguments of the torch module."""
@@ -90,6 +98,11 @@ class ModuleSpec:
     def trunk_kwargs(self):
         """The arguments that shape the trunk alone (what transfer compares)."""
         keys = ("n_features", "trunk", "trunk_params")
+        if self.architecture is not None:
+            # Experts, gates and columns are transferred whole: the source
+            # needs as many task units.
+            keys += ("architecture", "architecture_params", "activation")
+            return {"units": self.n_units(), **{k: getattr(self, k) for k in keys}}
         if self.trunk is None:
             keys += ("trunk_sizes", "activation")
         if self.num_embedding is not None:
@@ -102,8 +115,19 @@ class ModuleSpec:
             )
         return {key: getattr(self, key) for key in keys}
 
+    def n_units(self):
+        """The architecture's units: the ungrouped tasks and the groups."""
+        groups = self.head_groups or (None,) * len(self.heads)
+        return len({(i, None) if g is None else g for i, g in enumerate(groups)})
+
     def describe_trunk(self):
         """The trunk's architecture in the words of the estimator's parameters."""
+        if self.architecture is not None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.architecture_params.items())
+            return (
+                f"architecture {self.architecture}({args}) over {self.n_units()} "
+                f"task units, activation={self.activation!r}"
+            )
         if self.trunk is None:
             embedding = ""
             if self.num_embedding is not None:
@@ -287,9 +311,23 @@ def _check_spec(spec):
             f"nothing to weigh; weighting={weighting!r} needs "
             "schedule='joint'. Use weighting='fixed' with the sequential schedule."
         )
-    no_trunk = (
-        module.trunk is None and not module.trunk_sizes and not module.num_embedding
-    )
+    if module.architecture is not None and module.num_embedding is not None:
+        raise ValueError(
+            f"num_embedding={module.num_embedding!r} embeds the features before "
+            "the MLP trunk, but an architecture builds its own experts from the "
+            "raw features. Use num_embedding=None with an architecture, or "
+            "architecture=None with the embedding."
+        )
+    if module.architecture is None:
+        no_trunk = (
+            module.trunk is None and not module.trunk_sizes and not module.num_embedding
+        )
+        cause = "trunk_sizes=()"
+    else:
+        no_trunk = not has_shared_parameters(
+            module.architecture, module.architecture_params
+        )
+        cause = "an architecture without shared experts (n_shared_experts=0)"
     if spec.per_task_gradients and (spec.freeze_trunk or no_trunk):
         what = (
             "record_gradient_conflict=True"
@@ -298,7 +336,7 @@ def _check_spec(spec):
         )
         raise ValueError(
             f"{what} works on the gradients of the shared trunk, but "
-            f"{'freeze_trunk=True' if spec.freeze_trunk else 'trunk_sizes=()'} "
+            f"{'freeze_trunk=True' if spec.freeze_trunk else cause} "
             "leaves no shared parameters to train. Use a trained trunk, or "
             "weighting='fixed', 'uncertainty', 'dwa' or 'famo'."
         )

@@ -146,7 +146,9 @@ class MultiTaskNet(NeuralNet):
 
     def _split_parameters(self):
         """The trainable trunk parameters, the others, and the trunk's last layer."""
-        trunk = self.module_.trunk
+        # An architecture (MMoE, PLE, ...) keeps the parameters that several
+        # tasks reach in ``shared``; its gates count as the tasks' own.
+        trunk = getattr(self.module_.trunk, "shared", self.module_.trunk)
         shared = [p for p in trunk.parameters() if p.requires_grad]
         if not shared:
             raise ValueError(

@@ -318,3 +318,14 @@ def test_num_embedding_benchmark_quick_run_prints_its_table():
         "piecewise_linear",
     ]
     assert "nan" not in out.lower()
+
+
+# -- bench_architectures.py ----------------------------------------------------
+
+
+def test_architectures_benchmark_quick_run_prints_its_tables():
+    out = run_script(BENCHMARKS / "bench_architectures.py", "--quick")
+    assert "## The MMoE paper's synthetic experiment" in out
+    assert "| MMoE, 8 × (16,) |" in out
+    assert "## Fit time: each architecture against a hand-written loop" in out
+    assert "| task attention (64,) |" in out

@@ -163,3 +163,23 @@ def test_ensemble_adapters_follow_a_numerical_embedding(census):
     assert isinstance(adapter, EnsembleInput)
     assert adapter.weight.shape == (3, module.trunk[0].out_features)
     assert all(np.isfinite(p).all() for p in est.predict_proba(X))
+
+
+def test_ensemble_with_a_learned_sharing_architecture(census):
+    from sklearn_mtl import MMoE
+
+    X, Y = census
+    est = make_estimator(n_ensemble=3, architecture=MMoE(n_experts=2)).fit(X, Y)
+    assert all(np.isfinite(p).all() for p in est.predict_proba(X))
+    np.testing.assert_allclose(est.gate_weights_.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_numerical_embedding_with_an_architecture_is_refused(census):
+    pytest.importorskip("rtdl_num_embeddings")
+    from sklearn_mtl import MMoE
+
+    X, Y = census
+    est = make_estimator(num_embedding="periodic", architecture=MMoE())
+    with pytest.raises(ValueError, match="an architecture builds its own experts"):
+        est.fit(X, Y)
+    assert not hasattr(est, "net_")
