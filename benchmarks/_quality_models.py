@@ -168,16 +168,28 @@ def _pytabkit(bench, data, fold, quick, classifier, regressor, params):
         return _per_task_predictions(make, fold, data.kinds), ""
 
 
-def realmlp(bench, data, fold, quick):
-    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
+def _import_pytabkit():
+    with warnings.catch_warnings():  # its import warns of torch.jit.script
+        warnings.simplefilter("ignore")
+        import pytabkit
+    return pytabkit
 
+
+def realmlp(bench, data, fold, quick):
+    pytabkit = _import_pytabkit()
+    RealMLP_TD_Classifier = pytabkit.RealMLP_TD_Classifier
+    RealMLP_TD_Regressor = pytabkit.RealMLP_TD_Regressor
     return _pytabkit(
         bench, data, fold, quick, RealMLP_TD_Classifier, RealMLP_TD_Regressor, {}
     )
 
 
 def tabm(bench, data, fold, quick):
-    from pytabkit import TabM_D_Classifier, TabM_D_Regressor
+    pytabkit = _import_pytabkit()
+    TabM_D_Classifier, TabM_D_Regressor = (
+        pytabkit.TabM_D_Classifier,
+        pytabkit.TabM_D_Regressor,
+    )
 
     return _pytabkit(
         bench, data, fold, quick, TabM_D_Classifier, TabM_D_Regressor,
