@@ -50,7 +50,7 @@ HEAD_SIZES = ((), (32,))  # the head sizes tried by the grid search of (2)
 AUXILIARY_MAX_MISSING = 0.01  # drop a descriptor missing for more training rows
 # (9): the defaults before early_stopping="auto" and the chosen regularization
 # (docs/benchmarks_quality.md, "Choosing the defaults").
-OLD_DEFAULTS = {"early_stopping": False, "dropout": 0.0}
+OLD_DEFAULTS = {"early_stopping": False, "dropout": 0.0, "label_smoothing": 0.0}
 ENSEMBLE_MEMBERS = 8  # (10)
 # (12): TabM-D's epoch budget (its default is unbounded, with patience 16):
 # a cap for a CPU budget; RealMLP-TD keeps its own 256 epochs.

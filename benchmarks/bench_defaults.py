@@ -33,7 +33,7 @@ TASKS = [
     ("multi", Task("classification")),
     ("reg", Task("regression")),
 ]
-OLD_DEFAULTS = {"early_stopping": False, "dropout": 0.0}
+OLD_DEFAULTS = {"early_stopping": False, "dropout": 0.0, "label_smoothing": 0.0}
 MEMBERS = (2, 4, 8)
 FIXED_EPOCHS = 10
 
