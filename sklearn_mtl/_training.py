@@ -143,6 +143,10 @@ class MultiTaskNet(NeuralNet):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self._per_task = False
         self._shared = self._others = self._last_layer = None  # don't pickle them
+        # The epoch's cosine sums are in the history and gradient_cosine_
+        # already; as tensors outside the module they would also stop skops
+        # from saving the net.
+        self._cosine_sum = self._cosine_count = None
 
     def _split_parameters(self):
         """The trainable trunk parameters, the others, and the trunk's last layer."""
