@@ -42,7 +42,14 @@ from ._net import (
     train,
 )
 from ._relations import attention_weights, cross_stitch_weights, gate_weights
-from ._spec import LossSpec, ModuleSpec, NetSpec, Seeds
+from ._spec import (
+    LossSpec,
+    ModuleSpec,
+    NetSpec,
+    Seeds,
+    spec_from_state,
+    spec_state,
+)
 from ._targets import (
     check_n_rows,
     check_sample_weight,
@@ -1193,7 +1200,9 @@ class MultiTaskNetEstimator(_BaseComposition):
                 delattr(self, attr)
         if spec.module.architecture == "cross_stitch":
             self.cross_stitch_weights_ = cross_stitch_weights(net)
-        self._spec_ = replace(spec, trunk_source=None)  # don't keep another's weights
+        # Plain values rather than the spec object (see spec_state); without
+        # trunk_source: don't keep another estimator's weights.
+        self._spec_state_ = spec_state(spec)
         # The codecs are kept as plain values (classes_ above, the regression
         # targets' means and scales here), not as the private codec objects:
         # fewer of this package's types in a pickle or skops file, and the
@@ -1206,6 +1215,15 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.target_means_ = {name: float(codec.mean) for name, codec in regression}
         self.target_scales_ = {name: float(codec.scale) for name, codec in regression}
         self._y_1d_ = y_1d
+
+    @property
+    def _spec_(self):
+        """The fitted :class:`NetSpec`, made again from its plain values."""
+        try:
+            state = self._spec_state_
+        except AttributeError:
+            raise AttributeError("_spec_ is set by fit") from None
+        return spec_from_state(state)
 
     @property
     def _codecs_(self):

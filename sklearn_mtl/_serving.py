@@ -29,10 +29,6 @@ _TRUSTED_TYPES = (
     "sklearn_mtl._architecture.PLE",
     "sklearn_mtl._architecture.CrossStitch",
     "sklearn_mtl._architecture.TaskAttention",
-    # the fitted spec, what a warm start compares
-    "sklearn_mtl._spec.NetSpec",
-    "sklearn_mtl._spec.ModuleSpec",
-    "sklearn_mtl._spec.LossSpec",
     # the skorch net and the classes it names
     "sklearn_mtl._training.MultiTaskNet",
     "sklearn_mtl._training.EpochLog",

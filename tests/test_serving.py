@@ -115,6 +115,19 @@ def test_skops_trusted_types_cover_the_options(census_module, params):
     assert set(untrusted) <= set(sklearn_mtl.skops_trusted_types())
 
 
+def test_skops_file_keeps_the_fitted_values_as_plain_data(fitted):
+    sio = pytest.importorskip("skops.io")
+    est, _, _ = fitted
+    untrusted = sio.get_untrusted_types(data=sio.dumps(est))
+    # the codecs and the fitted spec are plain values, not private objects
+    assert not [
+        t
+        for t in untrusted
+        if t.startswith(("sklearn_mtl._codecs", "sklearn_mtl._spec"))
+    ]
+    assert len([t for t in untrusted if t.startswith("sklearn_mtl.")]) == 9
+
+
 def test_skops_trusted_types_is_a_fresh_list():
     types = sklearn_mtl.skops_trusted_types()
     types.clear()
