@@ -473,7 +473,7 @@ def _history_json(history):
         return None
     entries = history.to_list()
     try:
-        text = json.dumps(entries, default=_json_scalar)
+        text = json.dumps(entries, default=_json_scalar, separators=(",", ":"))
     except (TypeError, ValueError):
         return None
     return text if _same(json.loads(text), entries) else None

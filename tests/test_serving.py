@@ -149,7 +149,7 @@ def test_skops_file_grows_little_with_the_epochs(census_module):
     X, Y = census_module
     short = len(sio.dumps(make_estimator(max_epochs=2).fit(X, Y)))
     long = len(sio.dumps(make_estimator(max_epochs=50).fit(X, Y)))
-    # about 0.6 KB an epoch of three tasks (it was 11 KB)
+    # about 0.5 KB an epoch of three tasks (it was 11.5 KB)
     assert long - short < 48 * 1500
 
 
