@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 import sklearn_mtl
@@ -128,6 +129,25 @@ def test_skops_file_keeps_the_fitted_values_as_plain_data(fitted):
     assert len([t for t in untrusted if t.startswith("sklearn_mtl.")]) == 9
 
 
+def test_fitted_spec_is_kept_as_plain_values(fitted):
+    est, _, _ = fitted
+    state = est._spec_state_
+    assert type(state) is dict
+    assert type(state["module"]) is dict and type(state["loss"]) is dict
+    assert est._spec_ == est._spec_  # made again, equal each time
+    assert est._spec_.module.heads == (((), 3), ((), 2), ((), 1))
+
+
+def test_fitted_spec_is_not_checked_again_on_another_machine(fitted):
+    from sklearn_mtl._spec import spec_from_state
+
+    est, _, _ = fitted
+    # a spec checked at a CUDA fit, read where CUDA may be absent
+    spec = spec_from_state({**est._spec_state_, "device": torch.device("cuda")})
+    assert spec.device.type == "cuda"
+    assert spec.module == est._spec_.module
+
+
 def test_skops_trusted_types_is_a_fresh_list():
     types = sklearn_mtl.skops_trusted_types()
     types.clear()
@@ -159,6 +179,14 @@ def test_pickled_history_comes_back_as_it_was(fitted):
     loaded = pickle.loads(pickle.dumps(est)).net_.history
     assert type(loaded) is type(history)
     assert loaded.to_list() == history.to_list()
+
+
+def test_pickled_history_is_one_json_string_nan_included(fitted):
+    est, _, _ = fitted
+    net = copy.deepcopy(est.net_)
+    net.history.record("valid_loss_age", float("nan"))
+    assert isinstance(net.__getstate__()["history_"], str)
+    assert np.isnan(pickle.loads(pickle.dumps(net)).history[-1, "valid_loss_age"])
 
 
 def test_history_json_keeps_what_json_cannot_hold(fitted):
