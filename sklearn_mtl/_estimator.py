@@ -316,6 +316,29 @@ class MultiTaskNetEstimator(_BaseComposition):
     lr : float, default=1e-3
         Learning rate of the optimizer.
 
+    lr_schedule : {"constant", "cosine", "coslog4"}, default="constant"
+        How the learning rate moves during a fit, step by step, as a
+        multiple of ``lr`` over the steps of ``max_epochs`` epochs:
+
+        - ``"constant"``: ``lr`` throughout.
+        - ``"cosine"``: from ``lr`` down to 0 along a half cosine
+          (Loshchilov and Hutter, 2017).
+        - ``"coslog4"``: RealMLP's schedule (Holzmüller et al., 2024): four
+          cosine cycles from 0 up to ``lr`` and back, each twice as long as
+          the one before.
+
+        A fit that stops early ends part-way through the schedule (keeping
+        its best epoch); each warm start and each stage of
+        ``schedule="sequential"`` runs the schedule anew, and
+        :meth:`partial_fit` trains at the constant ``lr``.
+
+    label_smoothing : float, default=0.0
+        For classification tasks, the share of each label's probability
+        spread evenly over all classes in the cross-entropy (Szegedy et
+        al., 2016), in [0, 1). It discourages overconfident logits; the
+        training and validation losses (``train_loss``, ``valid_loss``)
+        are the smoothed ones. Regression tasks are unaffected.
+
     optimizer : type of torch.optim.Optimizer, default=torch.optim.Adam
         The optimizer class; it receives ``lr`` and ``weight_decay``. Adam
         and AdamW run their fused implementation (``fused=True``).
@@ -580,6 +603,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", "cosine", "coslog4"})],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "optimizer": [type],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "trunk_alpha": [Interval(Real, 0, None, closed="left")],
@@ -623,6 +648,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         max_epochs: int = 100,
         batch_size: int = 128,
         lr: float = 1e-3,
+        lr_schedule: Literal["constant", "cosine", "coslog4"] = "constant",
+        label_smoothing: float = 0.0,
         optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
         weight_decay: float = 0.0,
         trunk_alpha: float = 0.0,
@@ -659,6 +686,8 @@ class MultiTaskNetEstimator(_BaseComposition):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.label_smoothing = label_smoothing
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.trunk_alpha = trunk_alpha
@@ -925,7 +954,9 @@ class MultiTaskNetEstimator(_BaseComposition):
             validation_given=valid is not None, embedded=embedded,
         )  # fmt: skip
         if partial:  # one epoch, all rows: the caller holds the data
-            spec = replace(spec, max_epochs=1, validation_fraction=None)
+            spec = replace(
+                spec, max_epochs=1, validation_fraction=None, lr_schedule="constant"
+            )
         seeds = self._draw_seeds()
         if warm:
             check_resumable(self._spec_, spec)
@@ -1085,9 +1116,15 @@ class MultiTaskNetEstimator(_BaseComposition):
             task_names=tuple(name for name, _ in tasks),
             task_weights=tuple(float(task.weight) for _, task in tasks),
             module=module,
-            loss=LossSpec(self.weighting, tuple(t.loss for _, t in tasks), options),
+            loss=LossSpec(
+                self.weighting,
+                tuple(t.loss for _, t in tasks),
+                options,
+                float(self.label_smoothing),
+            ),
             optimizer=self.optimizer,
             lr=float(self.lr),
+            lr_schedule=self.lr_schedule,
             weight_decay=float(self.weight_decay),
             trunk_alpha=float(self.trunk_alpha),
             max_epochs=int(self.max_epochs),

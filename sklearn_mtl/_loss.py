@@ -21,10 +21,12 @@ def task_means(sums, counts):
     return sums / torch.where(counts > 0, counts, 1.0)
 
 
-def _elementwise_loss(name, output, target):
+def _elementwise_loss(name, output, target, label_smoothing=0.0):
     """Per-row loss of one task; ``target`` holds no NaN."""
     if name == "log_loss":
-        return F.cross_entropy(output, target.long(), reduction="none")
+        return F.cross_entropy(
+            output, target.long(), reduction="none", label_smoothing=label_smoothing
+        )
     output = output[:, 0]
     if name == "squared_error":
         return F.mse_loss(output, target, reduction="none")
@@ -55,6 +57,12 @@ class MaskedMultiTaskLoss(nn.Module):
         Per task, the name of its loss (scikit-learn's names).
     weights : tuple of float
         Per task, the multiplier of its mean loss (``Task.weight``).
+    label_smoothing : float, default=0.0
+        The classification tasks' cross-entropy is taken against targets
+        that put ``1 - label_smoothing`` on the label and spread
+        ``label_smoothing`` evenly over all classes (Szegedy et al., 2016;
+        :func:`torch.nn.functional.cross_entropy`). Regression losses are
+        unchanged.
     """
 
     #: Whether training needs each task's gradient of the shared parameters.
@@ -63,9 +71,10 @@ class MaskedMultiTaskLoss(nn.Module):
     #: (``update_from_losses(before, after, present)``, FAMO).
     loss_feedback = False
 
-    def __init__(self, losses, weights):
+    def __init__(self, losses, weights, label_smoothing=0.0):
         super().__init__()
         self.losses = tuple(losses)
+        self.label_smoothing = float(label_smoothing)
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
 
     def forward(self, outputs, targets):
@@ -87,7 +96,7 @@ class MaskedMultiTaskLoss(nn.Module):
         # once: fewer small tensor operations per training step.
         row_losses = torch.stack(
             [
-                _elementwise_loss(name, output, codes[:, j])
+                _elementwise_loss(name, output, codes[:, j], self.label_smoothing)
                 for j, (name, output) in enumerate(zip(self.losses, outputs))
             ],
             dim=1,

@@ -34,7 +34,7 @@ from ._module import (
     set_generator,
 )
 from ._torchjd import AggregatorLoss
-from ._training import MultiTaskNet, StopEarly
+from ._training import LRSchedule, MultiTaskNet, StopEarly
 from ._transfer import copy_trunk
 from ._weighting import CRITERIA
 
@@ -125,12 +125,18 @@ def _callbacks(spec):
             sink=sink,
         )
         callbacks.append(("early_stopping", stop))
+    if spec.lr_schedule != "constant":
+        callbacks.append(("lr_schedule", LRSchedule(spec.lr_schedule, spec.max_epochs)))
     return callbacks, sink
 
 
 def _criterion_kwargs(spec, seed):
     """The criterion's arguments; ``seed`` seeds PCGrad's projection orders."""
-    kwargs = {"losses": spec.loss.losses, "weights": spec.task_weights}
+    kwargs = {
+        "losses": spec.loss.losses,
+        "weights": spec.task_weights,
+        "label_smoothing": spec.loss.label_smoothing,
+    }
     kwargs.update(spec.loss.options)
     if not isinstance(spec.loss.weighting, str):
         kwargs["aggregator"] = spec.loss.weighting
@@ -275,6 +281,7 @@ def resume_net(net, spec, seeds):
     net.criterion_.weights = torch.as_tensor(
         spec.task_weights, dtype=torch.float32, device=net.device
     )
+    net.criterion_.label_smoothing = spec.loss.label_smoothing
     for group in net.optimizer_.param_groups:
         group["lr"] = spec.lr
     return net

@@ -33,6 +33,7 @@ _TRUSTED_TYPES = (
     "sklearn_mtl._training.MultiTaskNet",
     "sklearn_mtl._training.EpochLog",
     "sklearn_mtl._training.StopEarly",
+    "sklearn_mtl._training.LRSchedule",
     "sklearn_mtl._module.MultiTaskNetwork",
     "sklearn_mtl._data.TensorDataset",
     "sklearn_mtl._data.TensorBatchIterator",

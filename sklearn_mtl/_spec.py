@@ -157,11 +157,14 @@ class LossSpec:
         Per task, its loss.
     options : dict
         The weighting's own arguments (``alpha``, ``temperature``).
+    label_smoothing : float
+        Of the classification tasks' cross-entropy.
     """
 
     weighting: str
     losses: tuple
     options: dict = field(default_factory=dict)
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ class NetSpec:
     loss : LossSpec
     optimizer : type of torch.optim.Optimizer
     lr, weight_decay, trunk_alpha : float
+    lr_schedule : {"constant", "cosine", "coslog4"}
     max_epochs, batch_size : int
     schedule : {"joint", "sequential"}
     validation_fraction : float or None
@@ -206,6 +210,7 @@ class NetSpec:
     loss: LossSpec
     optimizer: type = torch.optim.Adam
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     trunk_alpha: float = 0.0
     max_epochs: int = 100

@@ -77,8 +77,8 @@ class AggregatorLoss(GradientLoss):
         stateful aggregator starts afresh at each fit.
     """
 
-    def __init__(self, losses, weights, aggregator):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, aggregator, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.aggregator = copy.deepcopy(aggregator)
         self.begin_epoch()
 

@@ -19,7 +19,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import to_tensor
@@ -503,3 +503,68 @@ def _same(decoded, value):
     if isinstance(value, (float, np.floating)) and math.isnan(value):
         return isinstance(decoded, float) and math.isnan(decoded)
     return decoded == value and isinstance(value, (str, int, float, bool, np.generic))
+
+
+def _cosine(t):
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _coslog4(t):
+    # RealMLP's schedule: four cosine cycles, equally long on log2(1 + 15 t),
+    # each from 0 up to the full rate and back to 0.
+    return 0.5 * (1.0 - math.cos(2.0 * math.pi * math.log2(1.0 + 15.0 * t)))
+
+
+#: The learning-rate multipliers of ``lr_schedule``, by name, as functions of
+#: the share of the fit's steps already taken (0 at the first step).
+LR_SCHEDULES = {"cosine": _cosine, "coslog4": _coslog4}
+
+
+class LRSchedule(Callback):
+    """Scale the optimizer's learning rates before every training step.
+
+    The rate of step ``s`` of a fit of ``max_epochs`` epochs is the
+    parameter group's base rate times ``schedule(s / n_steps)``, with
+    ``n_steps`` the fit's steps if it ran all its epochs; a fit that stops
+    early ends part-way through the schedule. The base rates come back at
+    the end of training, so a warm start schedules from them again.
+
+    Parameters
+    ----------
+    schedule : {"cosine", "coslog4"}
+        A key of :data:`LR_SCHEDULES`.
+    max_epochs : int
+        The epochs the schedule spans.
+    """
+
+    def __init__(self, schedule, max_epochs):
+        self.schedule = schedule
+        self.max_epochs = max_epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self._function = LR_SCHEDULES[self.schedule]
+        self._base = [group["lr"] for group in net.optimizer_.param_groups]
+        self._epoch = -1
+        self._batches = 1
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self._epoch += 1
+        self._batch = 0
+        if dataset_train is not None:
+            self._batches = max(math.ceil(len(dataset_train) / net.batch_size), 1)
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training:
+            return
+        t = (self._epoch + self._batch / self._batches) / self.max_epochs
+        factor = self._function(min(t, 1.0))
+        for group, base in zip(net.optimizer_.param_groups, self._base):
+            group["lr"] = base * factor
+        self._batch += 1
+
+    def on_train_end(self, net, **kwargs):
+        for group, base in zip(net.optimizer_.param_groups, self._base):
+            group["lr"] = base
+        # The fitted net keeps the schedule's name only: a private function
+        # would be one more type for skops to trust.
+        self._function = None

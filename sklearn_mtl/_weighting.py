@@ -232,8 +232,8 @@ class UncertaintyLoss(MaskedMultiTaskLoss):
 
     learnable = ("log_vars",)
 
-    def __init__(self, losses, weights):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.log_vars = nn.Parameter(torch.zeros(len(self.losses)))
         factors = [1.0 if loss == "log_loss" else 0.5 for loss in self.losses]
         self.register_buffer("factors", torch.tensor(factors))
@@ -260,8 +260,8 @@ class DWALoss(MaskedMultiTaskLoss):
         Softness of the weights: large values make them uniform.
     """
 
-    def __init__(self, losses, weights, temperature=2.0):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, temperature=2.0, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.temperature = temperature
         n = len(self.losses)
         self.register_buffer("dynamic", torch.ones(n))
@@ -314,8 +314,8 @@ class FAMOLoss(MaskedMultiTaskLoss):
     _EPS = 1e-8
     _BETAS = (0.9, 0.999)
 
-    def __init__(self, losses, weights, lr=0.025, gamma=1e-3):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, lr=0.025, gamma=1e-3, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.lr = lr
         self.gamma = gamma
         n = len(self.losses)
@@ -407,8 +407,8 @@ class GradNormLoss(GradientLoss):
 
     learnable = ("scales",)
 
-    def __init__(self, losses, weights, alpha=1.5):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, alpha=1.5, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.alpha = alpha
         n = len(self.losses)
         self.scales = nn.Parameter(torch.ones(n))
@@ -457,8 +457,8 @@ class PCGradLoss(GradientLoss):
         Seed of the projection orders (for :func:`numpy.random.default_rng`).
     """
 
-    def __init__(self, losses, weights, random_state=0):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, random_state=0, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
 
@@ -481,8 +481,8 @@ class MGDALoss(GradientLoss):
     its ``Task.weight``.
     """
 
-    def __init__(self, losses, weights):
-        super().__init__(losses, weights)
+    def __init__(self, losses, weights, **kwargs):
+        super().__init__(losses, weights, **kwargs)
         self.begin_epoch()
 
     def begin_epoch(self):

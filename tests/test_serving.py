@@ -102,6 +102,8 @@ def test_skops_round_trip_with_the_trusted_types(fitted):
         {"weighting": "pcgrad"},
         {"weighting": "mgda"},
         {"weighting": "famo"},
+        {"lr_schedule": "coslog4"},
+        {"label_smoothing": 0.1},
     ],
     ids=repr,
 )

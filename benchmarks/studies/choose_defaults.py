@@ -82,6 +82,36 @@ CANDIDATES = {
         "dropout": 0.0,
         "n_ensemble": 4,
     },
+    # The second round, from the defaults chosen in the first (early stopping
+    # "auto", dropout 0.1): a learning-rate schedule and label smoothing.
+    "defaults": {"early_stopping": "auto", "dropout": 0.1},
+    "defaults, cosine": {
+        "early_stopping": "auto",
+        "dropout": 0.1,
+        "lr_schedule": "cosine",
+    },
+    "defaults, cosine, lr 3e-3": {
+        "early_stopping": "auto",
+        "dropout": 0.1,
+        "lr_schedule": "cosine",
+        "lr": 3e-3,
+    },
+    "defaults, coslog4": {
+        "early_stopping": "auto",
+        "dropout": 0.1,
+        "lr_schedule": "coslog4",
+    },
+    "defaults, label smoothing 0.1": {
+        "early_stopping": "auto",
+        "dropout": 0.1,
+        "label_smoothing": 0.1,
+    },
+    "defaults, cosine, label smoothing 0.1": {
+        "early_stopping": "auto",
+        "dropout": 0.1,
+        "lr_schedule": "cosine",
+        "label_smoothing": 0.1,
+    },
 }
 # The data sets, cheapest first.
 ORDER = [
@@ -187,6 +217,13 @@ def main(argv=None):
         help="a JSON file of finished fits: read to skip them, extended as "
         "fits finish (so an interrupted run resumes)",
     )
+    parser.add_argument(
+        "--candidates",
+        nargs="+",
+        metavar="NAME",
+        help="run only these candidates (default: all); the ranking needs "
+        "'old defaults'",
+    )
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument(
@@ -194,6 +231,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     candidates = CANDIDATES
+    if args.candidates:
+        unknown = set(args.candidates) - set(CANDIDATES)
+        if unknown:
+            parser.error(f"unknown candidates {sorted(unknown)}; see CANDIDATES")
+        candidates = {name: CANDIDATES[name] for name in args.candidates}
     if args.quick:
         candidates = {
             name: {**params, "max_epochs": 3}
