@@ -14,6 +14,7 @@ from ._grouping import group_tasks, suggest_task_groups
 from ._grouping_report import task_grouping_report
 from ._persistence import load, save
 from ._scorer import make_task_scorer
+from ._serving import onnx_output_names, skops_trusted_types, to_onnx
 from ._task import Task
 from ._task_view import TaskView
 from ._transfer_report import transfer_report
@@ -35,9 +36,12 @@ __all__ = [
     "group_tasks",
     "load",
     "make_task_scorer",
+    "onnx_output_names",
     "save",
     "score_tasks",
+    "skops_trusted_types",
     "suggest_task_groups",
     "task_grouping_report",
+    "to_onnx",
     "transfer_report",
 ]

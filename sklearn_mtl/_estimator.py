@@ -18,7 +18,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._architecture import PLE, Architecture, MMoE, TaskAttention
-from ._codecs import ClassCodec
+from ._codecs import ClassCodec, ScaleCodec
 from ._compat import (
     HasMethods,
     Interval,
@@ -42,7 +42,14 @@ from ._net import (
     train,
 )
 from ._relations import attention_weights, cross_stitch_weights, gate_weights
-from ._spec import LossSpec, ModuleSpec, NetSpec, Seeds
+from ._spec import (
+    LossSpec,
+    ModuleSpec,
+    NetSpec,
+    Seeds,
+    spec_from_state,
+    spec_state,
+)
 from ._targets import (
     check_n_rows,
     check_sample_weight,
@@ -466,6 +473,17 @@ class MultiTaskNetEstimator(_BaseComposition):
     classes_ : list of ndarray or None
         Per task, the class labels of a classification task, None for a
         regression task.
+
+    target_means_ : dict of str to float
+        Per regression task (by name), the mean of its labelled training
+        values; with ``target_scales_``, how the network's standardized
+        output ``z`` maps back to the task's units: ``z * scale + mean``
+        (what ``predict`` returns). Empty without regression tasks. For
+        serving runtimes that run the network alone (see :func:`to_onnx`).
+
+    target_scales_ : dict of str to float
+        Per regression task, the standard deviation of its labelled training
+        values (1 for a constant target).
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -1224,9 +1242,46 @@ class MultiTaskNetEstimator(_BaseComposition):
                 delattr(self, attr)
         if spec.module.architecture == "cross_stitch":
             self.cross_stitch_weights_ = cross_stitch_weights(net)
-        self._spec_ = replace(spec, trunk_source=None)  # don't keep another's weights
-        self._codecs_ = codecs
+        # Plain values rather than the spec object (see spec_state); without
+        # trunk_source: don't keep another estimator's weights.
+        self._spec_state_ = spec_state(spec)
+        # The codecs are kept as plain values (classes_ above, the regression
+        # targets' means and scales here), not as the private codec objects:
+        # fewer of this package's types in a pickle or skops file, and the
+        # values a serving runtime needs are public.
+        regression = [
+            (name, codec)
+            for name, codec in zip(self.task_names_, codecs)
+            if not isinstance(codec, ClassCodec)
+        ]
+        self.target_means_ = {name: float(codec.mean) for name, codec in regression}
+        self.target_scales_ = {name: float(codec.scale) for name, codec in regression}
         self._y_1d_ = y_1d
+
+    @property
+    def _spec_(self):
+        """The fitted :class:`NetSpec`, made again from its plain values."""
+        try:
+            state = self._spec_state_
+        except AttributeError:
+            raise AttributeError("_spec_ is set by fit") from None
+        return spec_from_state(state)
+
+    @property
+    def _codecs_(self):
+        """Per task, its codec, rebuilt from ``classes_`` and the target scales."""
+        try:
+            classes, means, scales = (
+                self.classes_,
+                self.target_means_,
+                self.target_scales_,
+            )
+        except AttributeError:
+            raise AttributeError("_codecs_ is set by fit") from None
+        return [
+            ScaleCodec(means[name], scales[name]) if cls is None else ClassCodec(cls)
+            for name, cls in zip(self.task_names_, classes)
+        ]
 
     def _restore(
         self, tasks, codecs, n_features, y_1d, seeds, shapes, load_state,

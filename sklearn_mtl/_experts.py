@@ -59,7 +59,9 @@ class StackedLinear(nn.Module):
     def forward(self, X):
         if X.ndim == 2:  # one input for all: one matrix product of all outputs
             flat = self.weight.permute(1, 0, 2).reshape(self.n_in, -1)
-            out = (X @ flat).view(len(X), self.n_stack, self.n_out)
+            # -1 rather than len(X): an int would fix the batch size of a
+            # traced (ONNX) graph.
+            out = (X @ flat).view(-1, self.n_stack, self.n_out)
             return out.transpose(0, 1) + self.bias.unsqueeze(1)
         return torch.baddbmm(self.bias.unsqueeze(1), X, self.weight)
 

@@ -250,6 +250,40 @@ class NetSpec:
         )
 
 
+def spec_state(spec):
+    """A fitted :class:`NetSpec` as plain values: nested dicts of its fields.
+
+    What the estimator keeps after a fit (without ``trunk_source``, another
+    estimator's weights): builtins, torch classes and the user's own values,
+    none of this module's classes, so that a skops file of the estimator
+    needs no trust in them. :func:`spec_from_state` makes the spec again.
+    """
+    state = {f.name: getattr(spec, f.name) for f in fields(spec)}
+    del state["trunk_source"]
+    state["module"] = spec.module.kwargs()
+    state["loss"] = {f.name: getattr(spec.loss, f.name) for f in fields(spec.loss)}
+    return state
+
+
+def spec_from_state(state):
+    """The :class:`NetSpec` of a :func:`spec_state`, not checked again.
+
+    Its fit checked it; checking again would fail where only the machine
+    changed (a spec of ``device="cuda"`` read on a CPU-only machine, which
+    :func:`sklearn_mtl.load` maps to the CPU).
+    """
+    spec = object.__new__(NetSpec)
+    values = {
+        **state,
+        "module": ModuleSpec(**state["module"]),
+        "loss": LossSpec(**state["loss"]),
+        "trunk_source": None,
+    }
+    for name, value in values.items():
+        object.__setattr__(spec, name, value)  # a frozen dataclass
+    return spec
+
+
 class Seeds(NamedTuple):
     """The seeds of one fit, drawn from ``random_state``.
 

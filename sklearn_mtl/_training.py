@@ -13,6 +13,7 @@ after another (:meth:`MultiTaskNet.fit_sequentially`), and measures the
 tasks' affinities every few steps (:mod:`sklearn_mtl._affinity`).
 """
 
+import json
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
+from skorch.history import History
 from skorch.utils import to_tensor
 
 from ._affinity import lookahead_affinity, mean_affinity
@@ -102,6 +104,24 @@ class MultiTaskNet(NeuralNet):
         self.freeze_trunk = freeze_trunk
         self.record_task_affinity = record_task_affinity
 
+    # -- pickling: the history as one JSON document ------------------------------
+
+    def __getstate__(self):
+        # skops writes every number of a history as a JSON node of its own,
+        # some 100 bytes a value (a megabyte for 100 epochs of three tasks,
+        # more than the weights); as one string it takes what skorch's own
+        # history files take. Pickle, joblib and deepcopy go the same way.
+        state = super().__getstate__()
+        text = _history_json(state.get("history_"))
+        if text is not None:
+            state["history_"] = text
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("history_"), str):
+            state = {**state, "history_": History(json.loads(state["history_"]))}
+        super().__setstate__(state)
+
     # -- set-up ----------------------------------------------------------------
 
     @property
@@ -143,6 +163,10 @@ class MultiTaskNet(NeuralNet):
         super().on_train_end(net, X=X, y=y, **kwargs)
         self._per_task = False
         self._shared = self._others = self._last_layer = None  # don't pickle them
+        # The epoch's cosine sums are in the history and gradient_cosine_
+        # already; as tensors outside the module they would also stop skops
+        # from saving the net.
+        self._cosine_sum = self._cosine_count = None
 
     def _split_parameters(self):
         """The trainable trunk parameters, the others, and the trunk's last layer."""
@@ -438,6 +462,49 @@ class StopEarly(EarlyStopping):
             super().on_train_end(net, **kwargs)
 
 
+def _history_json(history):
+    """``history`` as JSON, or None when JSON would not give it back as it is.
+
+    NumPy scalars become Python numbers of the same value; anything else JSON
+    would change (tuples, arrays, non-string keys, objects) keeps the history
+    as it is.
+    """
+    if not isinstance(history, History):
+        return None
+    entries = history.to_list()
+    try:
+        text = json.dumps(entries, default=_json_scalar, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return text if _same(json.loads(text), entries) else None
+
+
+def _json_scalar(value):
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _same(decoded, value):
+    """Whether JSON-decoded ``decoded`` is ``value`` (NaN equal to NaN)."""
+    if isinstance(value, dict):
+        return (
+            type(value) is dict
+            and all(isinstance(key, str) for key in value)
+            and decoded.keys() == value.keys()
+            and all(_same(decoded[key], value[key]) for key in value)
+        )
+    if isinstance(value, list):
+        return (
+            type(value) is list
+            and len(decoded) == len(value)
+            and all(_same(d, v) for d, v in zip(decoded, value))
+        )
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return isinstance(decoded, float) and math.isnan(decoded)
+    return decoded == value and isinstance(value, (str, int, float, bool, np.generic))
+
+
 def _cosine(t):
     return 0.5 * (1.0 + math.cos(math.pi * t))
 
@@ -498,3 +565,6 @@ class LRSchedule(Callback):
     def on_train_end(self, net, **kwargs):
         for group, base in zip(net.optimizer_.param_groups, self._base):
             group["lr"] = base
+        # The fitted net keeps the schedule's name only: a private function
+        # would be one more type for skops to trust.
+        self._function = None
