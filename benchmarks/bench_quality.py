@@ -54,6 +54,9 @@ Six public data sets with several targets each, up to eighteen contenders each:
     ``CrossStitch``, ``TaskAttention`` (see ``bench_architectures.py``);
 (18) one of them or hard sharing, chosen by ``GridSearchCV`` on the inner
     folds of (2). Results in ``docs/benchmarks_architectures.md``.
+(19) on Tox21 only, the network of (2) (equal task weights, no grid) with
+    ``label_smoothing=0.1``: one fit of one estimator, on the fingerprints
+    alone (the Tox21 target of issue 18).
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;

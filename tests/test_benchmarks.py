@@ -117,6 +117,7 @@ def test_quality_benchmark_runs_the_random_forest_where_asked(benchmarks_path):
         _quality_models.AUXILIARY,
         _quality_models.AUXILIARY_ENSEMBLE,
         _quality_models.NET_ENSEMBLE,
+        _quality_models.NET_SMOOTHED,
     }
     if not _quality_models.PYTABKIT:
         skipped |= {_quality_models.REALMLP, _quality_models.TABM}

@@ -154,6 +154,7 @@ CANDIDATES = {
         "label_smoothing": 0.1,
         "n_ensemble": 8,
     },
+    "Tox21 net": TOX21_NET,
     "Tox21 net, label smoothing 0.1": {**TOX21_NET, "label_smoothing": 0.1},
     "Tox21 net, label smoothing 0.1, 8 members": {
         **TOX21_NET,
