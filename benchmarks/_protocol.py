@@ -235,7 +235,8 @@ class Benchmark:
     (equal, or proportional to the labelled training rows). ``net`` holds
     the parameters of the networks of (2) and (3); ``scale=False`` feeds
     ``X`` to every model unscaled; ``random_forest=True`` adds model (6),
-    ``net_ensemble=True`` model (13).
+    ``net_ensemble=True`` models (13) and (19), ``task_fusion=True`` model
+    (20) (a few classification tasks, merged into their joint label).
     ``auxiliary``, when set, returns the auxiliary targets of models (7) and
     (8), which run only then: a DataFrame row for row with the loaded data's
     ``X``. ``_quality_models.models_for`` lists the models run on a data set.
@@ -254,6 +255,7 @@ class Benchmark:
     random_forest: bool = False
     auxiliary: Callable | None = None
     net_ensemble: bool = False
+    task_fusion: bool = False
 
 
 BENCHMARKS = {
@@ -288,6 +290,7 @@ BENCHMARKS = {
         metrics=roc_auc_per_task,
         higher_is_better=True,
         weighting="one at half",
+        task_fusion=True,
     ),
     "parkinsons": Benchmark(
         title="Parkinson's telemonitoring",
@@ -333,5 +336,6 @@ BENCHMARKS = {
         metrics=penguin_scores,
         higher_is_better=True,
         weighting="one at half",
+        task_fusion=True,
     ),
 }

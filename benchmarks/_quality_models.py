@@ -55,6 +55,7 @@ ENSEMBLE_MEMBERS = 8  # (10)
 # (19): the network of (2) with label smoothing, chosen on Tox21's first
 # validation part (studies/choose_defaults.py, its third round)
 NET_LABEL_SMOOTHING = 0.1
+MAX_JOINT_CLASSES = 16  # (20) merges "a few" classification tasks only
 # (12): TabM-D's epoch budget (its default is unbounded, with patience 16):
 # a cap for a CPU budget; RealMLP-TD keeps its own 256 epochs.
 TABM_MAX_EPOCHS = 50
@@ -151,6 +152,62 @@ def mtl_net_smoothed(bench, data, fold, quick):
     model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
     model.fit(fold.X_train, fold.Y_train)
     return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
+def mtl_task_fusion(bench, data, fold, quick):
+    """(20): the classification tasks merged into one task of their joint label.
+
+    One network of (2)'s settings learns the joint label (a row with any of
+    the labels missing has none) beside the regression tasks; each task's
+    prediction is the joint probabilities summed over the other tasks'
+    labels.
+    """
+    classifiers = [name for name, kind in data.kinds.items() if kind != REGRESSION]
+    Y = fold.Y_train
+    labels = Y[classifiers].astype(object)
+    complete = labels.notna().all(axis=1)
+    joint = pd.Series(
+        [
+            " & ".join(map(str, row)) if ok else np.nan
+            for row, ok in zip(labels.itertuples(index=False), complete)
+        ],
+        index=Y.index,
+        dtype=object,
+    )
+    n_joint = joint.nunique()
+    if n_joint > MAX_JOINT_CLASSES:
+        raise ValueError(f"task fusion needs at most {MAX_JOINT_CLASSES} joint labels")
+    regressions = [name for name in data.kinds if name not in classifiers]
+    Y_fused = pd.concat([joint.rename("joint"), Y[regressions]], axis=1)
+    kinds = {"joint": MULTICLASS, **{name: REGRESSION for name in regressions}}
+    model = _network(bench, _tasks(kinds), fold.seed, quick, dict(bench.net))
+    model.fit(fold.X_train, Y_fused)
+    net = model[-1]
+    X_test = model[:-1].transform(fold.X_test)
+    joint_proba = net.predict_proba(X_test)[0]
+    parts = [label.split(" & ") for label in net.classes_[0]]
+    values = net.predict(X_test)
+    predictions = []
+    for name, kind in data.kinds.items():
+        if kind == REGRESSION:
+            predictions.append(values[:, regressions.index(name) + 1].astype(float))
+            continue
+        k = classifiers.index(name)
+        classes = sorted({part[k] for part in parts})
+        marginal = np.column_stack(
+            [
+                joint_proba[:, [part[k] == c for part in parts]].sum(axis=1)
+                for c in classes
+            ]
+        )
+        if kind == BINARY:
+            predictions.append(marginal[:, 1])
+        else:
+            originals = {str(v): v for v in labels[name].dropna().unique()}
+            predictions.append(
+                np.array([originals[classes[i]] for i in marginal.argmax(axis=1)])
+            )
+    return predictions, f"{n_joint} joint labels"
 
 
 def mtl_net_ensemble(bench, data, fold, quick):
@@ -453,11 +510,12 @@ MODELS = {
     "(17) multi-task net, task attention": _with_architecture("task attention"),
     "(18) multi-task net, architecture tuned": architecture_tuned,
     f"(19) network of (2), label_smoothing={NET_LABEL_SMOOTHING}": mtl_net_smoothed,
+    "(20) task fusion (joint label)": mtl_task_fusion,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
 OLD_DEFAULT, ENSEMBLE, REALMLP, TABM, NET_ENSEMBLE = list(MODELS)[8:13]
-ARCHITECTURE_TUNED, NET_SMOOTHED = list(MODELS)[17:19]
+ARCHITECTURE_TUNED, NET_SMOOTHED, TASK_FUSION = list(MODELS)[17:20]
 
 
 def model_number(name):
@@ -470,7 +528,8 @@ def models_for(bench, numbers=None):
 
     (6) runs only where ``bench.random_forest`` is set, (7) and (8) only where
     ``bench.auxiliary`` is, (11) and (12) only where ``pytabkit`` is
-    installed, (13) and (19) only where ``bench.net_ensemble`` is set. With
+    installed, (13) and (19) only where ``bench.net_ensemble`` is set, (20)
+    only where ``bench.task_fusion`` is. With
     ``numbers``, only the models of those numbers (``{7, 8}``: models (7)
     and (8)).
     """
@@ -483,6 +542,7 @@ def models_for(bench, numbers=None):
         TABM: not PYTABKIT,
         NET_ENSEMBLE: not bench.net_ensemble,
         NET_SMOOTHED: not bench.net_ensemble,
+        TASK_FUSION: not bench.task_fusion,
     }
     return [
         name

@@ -57,6 +57,11 @@ Six public data sets with several targets each, up to eighteen contenders each:
 (19) on Tox21 only, the network of (2) (equal task weights, no grid) with
     ``label_smoothing=0.1``: one fit of one estimator, on the fingerprints
     alone (the Tox21 target of issue 18).
+(20) on Adult and penguins, task fusion, the classic baseline: the
+    classification tasks merged into one task of their joint label (income
+    and never-married: four classes; species and sex: six), learned by the
+    network of (2) beside the regression tasks; each task's probabilities
+    are the joint ones summed over the other tasks' labels.
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;

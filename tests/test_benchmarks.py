@@ -88,6 +88,17 @@ def test_quality_benchmark_quick_run_prints_tables():
     assert "nan" not in out.lower()
 
 
+def test_task_fusion_merges_the_classification_tasks_of_penguins():
+    # penguins come with the palmerpenguins package: no shared data needed
+    out = run_script(
+        BENCHMARKS / "bench_quality.py",
+        *("--quick", "--datasets", "penguins", "--splits", "1", "--models", "20"),
+    )
+    row = next(line for line in out.splitlines() if line.startswith("| (20)"))
+    assert "nan" not in row.lower()
+    assert "6 joint labels" in out  # three species times two sexes
+
+
 @needs_data("mulan")
 def test_quality_benchmark_runs_only_the_models_asked_for():
     out = run_script(
@@ -118,6 +129,7 @@ def test_quality_benchmark_runs_the_random_forest_where_asked(benchmarks_path):
         _quality_models.AUXILIARY_ENSEMBLE,
         _quality_models.NET_ENSEMBLE,
         _quality_models.NET_SMOOTHED,
+        _quality_models.TASK_FUSION,
     }
     if not _quality_models.PYTABKIT:
         skipped |= {_quality_models.REALMLP, _quality_models.TABM}
