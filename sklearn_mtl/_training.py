@@ -145,6 +145,15 @@ class MultiTaskNet(NeuralNet):
                 yield name, param
 
     def _set_training(self, training=True):
+        # skorch sets the mode before every batch, walking every submodule:
+        # a measurable share of a small network's step (see the speed
+        # benchmark page). Everything in this package that changes a mode
+        # does so from the top and restores it, so the top-level flags tell
+        # the mode of the whole; a frozen trunk is the exception and always
+        # takes the full walk.
+        modules = (self.module_, self.criterion_)
+        if not self.freeze_trunk and all(m.training == training for m in modules):
+            return
         super()._set_training(training)
         if training and self.freeze_trunk and self.module_.trunk.training:
             self.module_.trunk.eval()
