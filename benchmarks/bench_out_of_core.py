@@ -392,6 +392,27 @@ def in_memory_run(X, Y, max_epochs, seed, X_test, Y_test):
     return {"seed": seed, "wall_s": wall, "epochs": estimator.n_iter_, "scores": scores}
 
 
+def child_processes():
+    # multiprocessing's resource tracker lives as long as this process, by
+    # design; it is not the cluster's to stop.
+    children = set()
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(process.cmdline()):
+                children.add(process)
+        except psutil.Error:  # gone, or a zombie
+            pass
+    return children
+
+
+def stop_leftovers(processes):
+    """Wait for the cluster's ``processes`` to end; kill and count those that don't."""
+    _, alive = psutil.wait_procs(list(processes), timeout=CALL_TIMEOUT)
+    for process in alive:
+        process.kill()
+    return len(alive)
+
+
 def start_cluster(memory_limit):
     # One single-threaded worker process: its memory limit is the whole
     # budget; loopback only, and a free port for the dashboard (None would
@@ -636,8 +657,10 @@ def main(argv=None):
     seeds = range(args.seeds)
     # No retries: a worker killed for its memory fails the run, instead of
     # being replaced and the run started again unnoticed.
+    before = child_processes()
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster, client = start_cluster(args.memory_limit)
+        started = child_processes() - before
         try:
             runs = [
                 out_of_core_run(client, X, Y, args.epochs, seed, X_test, Y_test)
@@ -646,6 +669,7 @@ def main(argv=None):
         finally:
             client.close(timeout=CALL_TIMEOUT)
             cluster.close(timeout=CALL_TIMEOUT)
+            left = stop_leftovers(started)
     X_memory, Y_memory = in_memory_rows(
         args.memory_rows, args.features, args.chunk_rows
     )
@@ -663,6 +687,7 @@ def main(argv=None):
         f"in-memory subsample and the test block, never X). All targets met: "
         f"{'yes' if all_met else 'no'}."
     )
+    print(f"\nCluster processes still running after closing it: {left}.")
     print(f"\nLoad average (1, 5, 15 min) at the end: {format_load()}")
 
 
