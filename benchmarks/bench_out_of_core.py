@@ -216,12 +216,13 @@ def make_estimator(seed, max_epochs=1):
 
 
 class Lazy:
-    """A Dask collection passed to a task as it is, not computed first.
+    """A Dask collection handed to a task as its lazy graph.
 
-    ``client.submit`` computes the Dask collections it finds among its
-    arguments (and inside lists, tuples and dicts) before the task starts,
-    which for a 2 GB array is the whole point to avoid; an object of its own
-    class travels unread, as its lazy graph.
+    A guard: computing the array before the task starts would bring all of
+    it into the worker's memory. With distributed 2026.8 a Dask array passed
+    bare to ``client.submit`` (or in a list) also reaches the task lazy; an
+    object of a class of its own says so in the code, whatever a version of
+    distributed does with the collections among a task's arguments.
     """
 
     def __init__(self, array):
