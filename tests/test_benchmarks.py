@@ -350,3 +350,18 @@ def test_architectures_benchmark_quick_run_prints_its_tables():
     assert "| MMoE, 8 × (16,) |" in out
     assert "## Fit time: each architecture against a hand-written loop" in out
     assert "| task attention (64,) |" in out
+
+
+# -- bench_out_of_core.py ------------------------------------------------------
+
+
+def test_out_of_core_benchmark_quick_run_trains_on_the_worker():
+    pytest.importorskip("distributed")
+    out = run_script(BENCHMARKS / "bench_out_of_core.py", "--quick")
+    assert "## Out-of-core runs on the worker" in out
+    # One row per seed, each trained on every row of the (tiny) array.
+    assert out.count(" | 20,000 | ") == 2
+    assert "## Test-set quality: out-of-core against in memory" in out
+    assert "| worker peak RSS below its limit |" in out
+    assert "Cluster processes still running after closing it: 0." in out
+    assert "nan" not in out.lower()
