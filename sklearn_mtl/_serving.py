@@ -175,7 +175,7 @@ def to_onnx(
     ensemble's members averaged) and each task's decoding, built by
     ``torch.onnx.export`` (its ``torch.export``-based exporter, which needs
     ``onnxscript``: ``pip install "sklearn-mtl[onnx]"``). Its input ``X`` is
-    a float32 array of shape (n_samples, n_features_in_), any number of rows.
+    a float32 array of shape ``(n_samples, n_features_in_)``, any number of rows.
     Its outputs, per task in task order (:func:`onnx_output_names`):
 
     - ``<task>_proba``, float64 (n_samples, n_classes): ``predict_proba``'s
