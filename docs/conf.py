@@ -112,5 +112,6 @@ html_sidebars = {
     for page in (
         "index", "install", "user_guide", "methods", "scale_out", "architecture",
         "benchmarks_quality", "benchmarks_speed", "sg_execution_times",
+        "contributing",
     )
 }  # fmt: skip
