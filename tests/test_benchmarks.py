@@ -365,3 +365,9 @@ def test_out_of_core_benchmark_quick_run_trains_on_the_worker():
     assert "| worker peak RSS below its limit |" in out
     assert "Cluster processes still running after closing it: 0." in out
     assert "nan" not in out.lower()
+
+
+def test_sparse_benchmark_quick_run_prints_its_targets():
+    out = run_script(BENCHMARKS / "bench_sparse.py", "--quick")
+    assert "## Targets" in out
+    assert "time per epoch, (e) / (h)" in out and "peak memory" in out
