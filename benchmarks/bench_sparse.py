@@ -22,7 +22,7 @@ thread):
     is ``F.embedding_bag(mode="sum", per_sample_weights=values)`` over a
     (100,000, 128) weight, which is ``X_batch @ W`` without densifying.
     ``torch.sparse.mm`` and ``nn.Linear`` on sparse COO/CSR batches were
-    slower than this (see ``docs/benchmarks_speed.md``).
+    slower than this in scratch timings (``docs/benchmarks_speed.md``).
 
 Each measurement runs in a fresh process (``--worker``), which generates the
 data, fits once and reports the wall and CPU time of each epoch (the
