@@ -66,6 +66,9 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.nn import functional as F
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ helpers
+from _speed import cpu_model, format_load  # noqa: E402
+
 N_THREADS = 1
 TRUNK_SIZES = (128, 64)
 N_CLASSES = (2, 3)  # the two classification tasks; the third regresses
@@ -360,21 +363,6 @@ def median_range(values, fmt="{:.1f}"):
 def per_epoch(result, key):
     """Median seconds per epoch of one measurement."""
     return statistics.median(result[key])
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def format_load():
-    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def commit():
