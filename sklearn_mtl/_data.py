@@ -4,11 +4,12 @@
 gathered from tensors that already live on the training device, instead of
 indexing and collating sample by sample; :class:`HoldoutSplit` holds out a
 random validation fraction the same way. A sparse ``X`` stays sparse
-(:class:`SparseRows`): each batch is densified as it is gathered, so memory
-grows with the sparse data, not with ``n_samples * n_features``.
+(:class:`SparseRows`): each batch is a sparse tensor, so memory grows with
+the sparse data, not with ``n_samples * n_features``.
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -17,11 +18,29 @@ from scipy import sparse
 from ._layout import unpack
 
 
+def _consume_csr_beta_warning():
+    """Build a CSR tensor once, silencing torch's one-time "beta" warning.
+
+    torch warns once per process that its sparse CSR support is in beta;
+    the package only builds CSR batches and reads their three arrays, so
+    the warning would only alarm users who passed a sparse ``X``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support", UserWarning)
+        torch.sparse_csr_tensor(
+            torch.tensor([0, 0]), torch.tensor([], dtype=torch.int64),
+            torch.tensor([]), size=(1, 1), check_invariants=False,
+        )  # fmt: skip
+
+
 class SparseRows:
-    """A SciPy CSR matrix handing out dense float32 rows on a torch device.
+    """A SciPy CSR matrix handing out batches of rows as torch CSR tensors.
 
     It answers what the batch iterator asks of a tensor: ``len``, slices of
-    rows, ``index_select(0, rows)`` and ``device``.
+    rows, ``index_select(0, rows)`` and ``device``. A batch is a
+    ``torch.sparse_csr`` tensor on ``device``, which the network multiplies
+    sparsely or densifies (:class:`~sklearn_mtl._module.MultiTaskNetwork`);
+    a single row (``rows[i]``) is a dense vector.
 
     Parameters
     ----------
@@ -32,6 +51,7 @@ class SparseRows:
     def __init__(self, matrix, device):
         self.matrix = matrix
         self.device = torch.device(device)
+        _consume_csr_beta_warning()
 
     def __len__(self):
         return self.matrix.shape[0]
@@ -40,16 +60,24 @@ class SparseRows:
     def shape(self):
         return tuple(self.matrix.shape)
 
-    def _dense(self, block):
-        return torch.from_numpy(np.asarray(block.toarray())).to(self.device)
+    def _csr(self, block):
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(block.indptr),
+            torch.from_numpy(block.indices),
+            torch.from_numpy(block.data),
+            size=block.shape,
+            # scipy keeps its CSR invariants; checking them again costs a pass.
+            check_invariants=False,
+        ).to(self.device)
 
     def __getitem__(self, rows):
         if isinstance(rows, slice):
-            return self._dense(self.matrix[rows])
-        return self._dense(self.matrix[[int(rows)]])[0]
+            return self._csr(self.matrix[rows])
+        row = self.matrix[[int(rows)]].toarray()[0]
+        return torch.from_numpy(np.asarray(row)).to(self.device)
 
     def index_select(self, dim, rows):
-        return self._dense(self.matrix[rows.cpu().numpy()])
+        return self._csr(self.matrix[rows.cpu().numpy()])
 
 
 def as_rows(X, device):

@@ -50,6 +50,64 @@ def set_generator(module, generator):
             submodule.generator = generator
 
 
+class _SparseLinearFunction(torch.autograd.Function):
+    """``X @ weight.T + bias`` for a sparse CSR ``X``, never densified.
+
+    The weight keeps :class:`torch.nn.Linear`'s (n_out, n_in) layout:
+    forward gathers the weight's columns of the batch's non-zeros and adds
+    them up row by row; backward scatters the rows' output gradients back
+    into those columns. The work grows with the batch's non-zeros, not with
+    ``n_in`` (see "Sparse inputs" in the speed benchmarks page).
+    """
+
+    @staticmethod
+    def forward(ctx, crow, col, values, weight, bias):
+        n_rows = len(crow) - 1
+        rows = torch.repeat_interleave(
+            torch.arange(n_rows, device=crow.device), crow.diff()
+        )
+        gathered = weight.index_select(1, col) * values  # (n_out, nnz)
+        out = weight.new_zeros(weight.shape[0], n_rows).index_add_(1, rows, gathered)
+        ctx.save_for_backward(rows, col, values)
+        ctx.weight_shape = weight.shape
+        ctx.has_bias = bias is not None
+        # Row-major, as nn.Linear's output: what follows (dropout masks drawn
+        # with empty_like) must see the same memory layout as on dense X.
+        out = out.t().contiguous()
+        return out + bias if bias is not None else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, col, values = ctx.saved_tensors
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[3]:
+            scaled = grad.index_select(0, rows) * values.unsqueeze(1)  # (nnz, n_out)
+            grad_weight = grad.new_zeros(ctx.weight_shape).index_add_(
+                1, col, scaled.t()
+            )
+        if ctx.has_bias and ctx.needs_input_grad[4]:
+            grad_bias = grad.sum(0)
+        return None, None, None, grad_weight, grad_bias
+
+
+class SparseInputLinear(nn.Linear):
+    """:class:`torch.nn.Linear` that also takes a sparse CSR batch.
+
+    On a dense input it is ``nn.Linear`` (same parameters, same state
+    dict); on a ``torch.sparse_csr`` tensor it multiplies sparsely
+    (:class:`_SparseLinearFunction`), which is the same function without
+    building the dense batch. A sparse ``X`` reaches the first layer of the
+    plain MLP trunk, or of the heads when the trunk has no layer.
+    """
+
+    def forward(self, X):
+        if X.layout != torch.sparse_csr:
+            return super().forward(X)
+        return _SparseLinearFunction.apply(
+            X.crow_indices(), X.col_indices(), X.values(), self.weight, self.bias
+        )
+
+
 def reset_linear_layers(module, generator, skip=None):
     """Re-draw every ``nn.Linear`` (and experts' stacked layer) of ``module``.
 
@@ -77,7 +135,7 @@ def _make_mlp(n_in, sizes, activation, dropout):
     make_activation = ACTIVATIONS.get(activation, activation)
     layers = []
     for size in sizes:
-        layers += [nn.Linear(n_in, size), make_activation()]
+        layers += [SparseInputLinear(n_in, size), make_activation()]
         if dropout:
             layers.append(FitDropout(dropout))
         n_in = size
@@ -153,7 +211,7 @@ class LinearHeads(nn.Module):
     def __init__(self, n_in, n_outputs):
         super().__init__()
         self.n_outputs = tuple(int(n) for n in n_outputs)
-        self.linear = nn.Linear(n_in, sum(self.n_outputs))
+        self.linear = SparseInputLinear(n_in, sum(self.n_outputs))
 
     def forward(self, X):
         return self.linear(X).split(self.n_outputs, dim=1)
@@ -296,6 +354,13 @@ class MultiTaskNetwork(nn.Module):
         head reads its unit's. None: the shared trunk (hard sharing).
     architecture_params : dict or None, default=None
         The architecture module's own arguments.
+
+    Notes
+    -----
+    ``X`` may be a ``torch.sparse_csr`` batch. The plain MLP network (no
+    ``architecture``, custom ``trunk``, ``num_embedding`` or ensemble)
+    multiplies it sparsely in its first layers (:class:`SparseInputLinear`,
+    attribute ``sparse_input``); the others densify it first.
     """
 
     def __init__(
@@ -328,6 +393,14 @@ class MultiTaskNetwork(nn.Module):
             self.ensemble_input = EnsembleInput(self.n_ensemble, n_features)
         self.custom_trunk = trunk is not None
         self.head_units = None
+        # Where every layer reading X is a SparseInputLinear, a sparse batch
+        # goes in as it is; elsewhere it is densified first.
+        self.sparse_input = (
+            architecture is None
+            and trunk is None
+            and num_embedding is None
+            and self.n_ensemble == 1
+        )
         if architecture is not None:
             self._build_architecture(
                 n_features, heads, activation, dropout, head_groups,
@@ -381,7 +454,9 @@ class MultiTaskNetwork(nn.Module):
         for (head_sizes, n_outputs), tower in zip(heads, self.head_towers):
             n_in = width if tower is None else tower_width
             hidden, head_width = _make_mlp(n_in, head_sizes, activation, dropout)
-            self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
+            self.heads.append(
+                nn.Sequential(*hidden, SparseInputLinear(head_width, n_outputs))
+            )
 
     def _build_architecture(
         self, n_features, heads, activation, dropout, groups, name, params
@@ -409,6 +484,9 @@ class MultiTaskNetwork(nn.Module):
             self.heads.append(nn.Sequential(*hidden, nn.Linear(head_width, n_outputs)))
 
     def forward(self, X):
+        # getattr: a network pickled before sparse input existed lacks it.
+        if X.layout == torch.sparse_csr and not getattr(self, "sparse_input", False):
+            X = X.to_dense()
         if self.n_ensemble == 1:
             return self._forward(X)
         if hasattr(self, "ensemble_input"):  # else it follows the embedding
