@@ -43,7 +43,9 @@ def test_sparse_and_dense_X_give_the_same_model(to_sparse):
     # up to float32 rounding.
     predicted, expected = on_sparse.predict(to_sparse(X)), on_dense.predict(dense)
     assert_array_equal(predicted[:, 0], expected[:, 0])
-    assert_allclose(predicted[:, 1].astype(float), expected[:, 1].astype(float), atol=1e-6)
+    assert_allclose(
+        predicted[:, 1].astype(float), expected[:, 1].astype(float), atol=1e-6
+    )
     assert_allclose(
         on_sparse.predict_proba(to_sparse(X))[0], on_dense.predict_proba(dense)[0],
         atol=1e-6,
@@ -92,8 +94,12 @@ def test_sparse_first_layer_is_the_dense_linear_layer():
     "params",
     [
         {"trunk_sizes": ()},  # the heads read X
-        {"tasks": [("answer", Task("classification", head_sizes=(4,))),
-                   ("value", Task("regression"))]},  # fmt: skip
+        {
+            "tasks": [
+                ("answer", Task("classification", head_sizes=(4,))),
+                ("value", Task("regression")),
+            ]
+        },  # fmt: skip
         {"n_ensemble": 2},  # densified batches
     ],
     ids=["no-trunk", "head-layers", "ensemble"],
