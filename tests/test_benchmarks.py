@@ -371,4 +371,4 @@ def test_out_of_core_benchmark_quick_run_trains_on_the_worker():
 def test_sparse_benchmark_quick_run_prints_its_targets():
     out = run_script(BENCHMARKS / "bench_sparse.py", "--quick")
     assert "## Targets" in out
-    assert "time per epoch, (e) / (h)" in out and "peak memory" in out
+    assert "time per epoch, (e) / (s)" in out and "peak memory" in out
