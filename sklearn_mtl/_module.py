@@ -66,6 +66,12 @@ class _SparseLinearFunction(torch.autograd.Function):
         rows = torch.repeat_interleave(
             torch.arange(n_rows, device=crow.device), crow.diff()
         )
+        # The weight's columns are read (and written backward) in increasing
+        # order, which the memory prefetcher follows: a row-major weight's
+        # columns lie far apart. Stable, so each row still sums its
+        # non-zeros in their order and the result is the unsorted one's.
+        col, order = col.sort(stable=True)
+        rows, values = rows[order], values[order]
         gathered = weight.index_select(1, col) * values  # (n_out, nnz)
         out = weight.new_zeros(weight.shape[0], n_rows).index_add_(1, rows, gathered)
         ctx.save_for_backward(rows, col, values)
