@@ -233,10 +233,12 @@ def hand_fit(architecture, X, Y, epochs, batch_size, seed):
 
 
 def estimator_fit(architecture, X, Y, epochs, batch_size, seed):
+    # The hand loops' training: every row, no dropout, no validation pass.
     est = MultiTaskNetEstimator(
         [(f"t{k}", Task("regression")) for k in range(Y.shape[1])],
         architecture=architecture, trunk_sizes=(64,), max_epochs=epochs,
         batch_size=batch_size, random_state=seed, num_threads=1,
+        early_stopping=False, dropout=0.0,
     )  # fmt: skip
     return est.fit(X, Y)
 
