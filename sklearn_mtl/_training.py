@@ -13,6 +13,7 @@ after another (:meth:`MultiTaskNet.fit_sequentially`), and measures the
 tasks' affinities every few steps (:mod:`sklearn_mtl._affinity`).
 """
 
+import copyreg
 import json
 import math
 from functools import partial
@@ -218,11 +219,15 @@ class MultiTaskNet(NeuralNet):
             del state[key]
         if self._params_to_validate == _validated_params(state):
             del state["_params_to_validate"]
-        if _same_virtual_params(self.virtual_params_, _virtual_params(self)):
+        if _same_virtual_params(
+            self.virtual_params_, _virtual_params(self._optimizers)
+        ):
             del state["virtual_params_"]
         # Plain values as one JSON document too: skops writes each value of
         # its own as an indented node, a few hundred bytes apiece.
+        state["callbacks_"], layout["callbacks"] = _pack_callbacks(state)
         layout["net"] = _pack(state, exclude=("history_",))
+        layout["order"] = list(self.__dict__)
         layout["criterion"] = _pack(attributes)
         state[_TENSORS] = blob
         state[_LAYOUT] = json.dumps(layout, separators=(",", ":"))
@@ -241,6 +246,9 @@ class MultiTaskNet(NeuralNet):
         layout = json.loads(state.pop(_LAYOUT))
         attributes = state.pop(_ATTRIBUTES, {})
         state.update(_unpack(layout["net"]))
+        state["callbacks_"] = _unpack_callbacks(
+            state["callbacks_"], layout["callbacks"]
+        )
         attributes.update(_unpack(layout["criterion"]))
         # As skorch does: a net fitted on a GPU loads on a machine without one
         # (with a DeviceWarning), its tensors on the CPU.
@@ -248,9 +256,13 @@ class MultiTaskNet(NeuralNet):
         state["device"] = self._check_device(state["device"], map_location)
         if "_params_to_validate" not in state:
             state["_params_to_validate"] = _validated_params(state)
-        self.__dict__.update(state)
         if "virtual_params_" not in state:
-            self.virtual_params_ = _virtual_params(self)
+            state["virtual_params_"] = _virtual_params(state["_optimizers"])
+        # The attributes in their order (set next: the torch objects)
+        state.update(dict.fromkeys(("module_", "criterion_", "optimizer_")))
+        order = [key for key in layout["order"] if key in state]
+        self.__dict__.update({key: state[key] for key in order})
+        self.__dict__.update(state)
         parts = {"module": {}, "criterion": {}, "attribute": {}, "optimizer": {}}
         for name, tensor in tensors.items():
             prefix, _, key = name.partition(".")
@@ -794,6 +806,79 @@ def _unpack(packed):
     return {key: _from_json(value) for key, value in packed.items()}
 
 
+def pack_object(obj):
+    """``obj`` as (class, state left, plain state as JSON data, key order).
+
+    None unless pickle stores ``obj`` as its class and a ``__dict__``-like
+    mapping (no reduce of its own); :func:`unpack_object` then makes it
+    again just as pickle does.
+    """
+    try:
+        reduced = obj.__reduce_ex__(2)
+    except TypeError:
+        return None
+    if not (
+        len(reduced) >= 3
+        and reduced[0] is copyreg.__newobj__
+        and reduced[1] == (type(obj),)
+        and type(reduced[2]) is dict
+        and all(item is None for item in reduced[3:])
+    ):
+        return None
+    state = dict(reduced[2])
+    order = list(state)
+    return type(obj), state, _pack(state), order
+
+
+def unpack_object(cls, state, packed, order):
+    state = {**state, **_unpack(packed)}
+    obj = cls.__new__(cls)
+    state = {key: state[key] for key in order}
+    if hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:
+        obj.__dict__.update(state)
+    return obj
+
+
+def _pack_callbacks(state):
+    """The net's ``callbacks_``, those skorch made packed (:func:`pack_object`).
+
+    The user's callbacks (in ``callbacks`` or a ``callbacks__<name>``
+    argument), which ``callbacks_`` shares, stay as they are, and shared.
+    """
+    callbacks_ = state["callbacks_"]
+    if type(callbacks_) is not list:
+        return callbacks_, {}
+    given = [value for key, value in state.items() if key.startswith("callbacks__")]
+    callbacks = state.get("callbacks")
+    for entry in callbacks if isinstance(callbacks, (list, tuple)) else ():
+        given.append(entry[1] if type(entry) is tuple and len(entry) == 2 else entry)
+    given = {id(cb) for cb in given}
+    entries, packed = [], {}
+    for index, entry in enumerate(callbacks_):
+        parts = None
+        if type(entry) is tuple and len(entry) == 2 and id(entry[1]) not in given:
+            parts = pack_object(entry[1])
+        if parts is None:
+            entries.append(entry)
+            continue
+        cls, rest, plain, order = parts
+        entries.append((entry[0], cls, rest))
+        packed[str(index)] = [plain, order]
+    return entries, packed
+
+
+def _unpack_callbacks(entries, packed):
+    if not packed:
+        return entries
+    callbacks = list(entries)
+    for index, (plain, order) in packed.items():
+        name, cls, state = callbacks[int(index)]
+        callbacks[int(index)] = (name, unpack_object(cls, state, plain, order))
+    return callbacks
+
+
 def _plain_json(value):
     from ._persistence import _plain
 
@@ -830,10 +915,10 @@ def _validated_params(state):
     return {key for key in state if isinstance(key, str) and "__" in key}
 
 
-def _virtual_params(net):
-    """The virtual parameters skorch registers for a net's optimizers."""
+def _virtual_params(optimizers):
+    """The virtual parameters skorch registers for a net's ``_optimizers``."""
     params = {}
-    for name in net._optimizers:
+    for name in optimizers:
         setter = partial(
             optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
         )
