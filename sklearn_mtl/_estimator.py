@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -66,6 +67,7 @@ from ._targets import (
 from ._task import Task, check_layer_sizes
 from ._task_view import TaskView
 from ._torchjd import check_aggregator
+from ._training import _pack, _unpack, pack_object, unpack_object
 from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
 
@@ -104,6 +106,10 @@ _ROUTED_DICTS = {"trunk": "trunk_params", "num_embedding": "num_embedding_params
 #: The smallest number of training rows for which ``early_stopping="auto"``
 #: holds out a validation set (see the quality benchmark's page).
 AUTO_EARLY_STOPPING_MIN_SAMPLES = 1000
+
+
+# The key of the estimator's pickled state holding its plain values as JSON.
+_PACKED = "__plain__"
 
 
 class MultiTaskNetEstimator(_BaseComposition):
@@ -777,6 +783,64 @@ class MultiTaskNetEstimator(_BaseComposition):
                 setattr(self, name, {**current, **entries})
         self._set_params("tasks", **params)
         return self
+
+    def __getstate__(self):
+        # skops writes every plain value as an indented JSON node of its own,
+        # a few hundred bytes apiece: the estimator's plain attributes and
+        # those of the fitted spec go as one JSON document instead, exactly
+        # as they are (MultiTaskNet does the same with its own).
+        state = dict(super().__getstate__())
+        order = list(state)
+        spec = state.get("_spec_state_")
+        packed = {}
+        if type(spec) is dict:
+            spec = dict(spec)
+            spec_order = {"": list(spec)}
+            for key in ("module", "loss"):
+                if type(spec.get(key)) is dict:
+                    spec[key] = dict(spec[key])
+                    spec_order[key] = list(spec[key])
+                    packed[key] = _pack(spec[key])
+            packed[""] = _pack(spec)
+            state["_spec_state_"] = spec
+            packed = {"spec": packed, "spec_order": spec_order}
+        tasks = state.get("tasks_")
+        if type(tasks) is list:
+            entries, packed["tasks_"] = [], {}
+            for index, entry in enumerate(tasks):
+                parts = pack_object(entry[1]) if type(entry) is tuple else None
+                if parts is None or len(entry) != 2:
+                    entries.append(entry)
+                    continue
+                entries.append((entry[0], parts[0], parts[1]))
+                packed["tasks_"][str(index)] = parts[2:]
+            state["tasks_"] = entries
+        packed["estimator"] = _pack(state, exclude=("_spec_state_", "tasks_"))
+        packed["order"] = order
+        state[_PACKED] = json.dumps(packed, separators=(",", ":"))
+        return state
+
+    def __setstate__(self, state):
+        if _PACKED in state:  # else a pickle of an earlier version
+            state = dict(state)
+            packed = json.loads(state.pop(_PACKED))
+            state.update(_unpack(packed["estimator"]))
+            if packed.get("tasks_"):
+                tasks = list(state["tasks_"])
+                for index, (plain, order) in packed["tasks_"].items():
+                    name, cls, rest = tasks[int(index)]
+                    tasks[int(index)] = (name, unpack_object(cls, rest, plain, order))
+                state["tasks_"] = tasks
+            if "spec" in packed:
+                spec = {**state["_spec_state_"], **_unpack(packed["spec"][""])}
+                for key, order in packed["spec_order"].items():
+                    if key:
+                        values = {**spec[key], **_unpack(packed["spec"][key])}
+                        spec[key] = {name: values[name] for name in order}
+                order = packed["spec_order"][""]
+                state["_spec_state_"] = {name: spec[name] for name in order}
+            state = {key: state[key] for key in packed["order"] if key in state}
+        super().__setstate__(state)
 
     def __sklearn_clone__(self):
         """Return an unfitted copy that shares a fitted ``init_trunk_from``.

@@ -16,11 +16,12 @@ import torch
 
 from ._estimator import MultiTaskNetEstimator
 
-# Every type a fitted estimator stores outside skorch's pickled module,
-# criterion and optimizer (see the note in skops_trusted_types): this
-# package's own, then skorch's and torch's. An option that adds one (early
-# stopping, a weighting, an architecture) adds it here; test_serving checks
-# the list against the files of such fits.
+# Every type a fitted estimator's skops file names: this package's own, then
+# skorch's and torch's. An option that adds one (early stopping, a
+# weighting, an architecture) adds it here; test_serving checks the list
+# against the files of such fits. skorch.setter.optimizer_setter and
+# functools.partial (skorch's virtual parameters) appear only in the files
+# that keep skorch's pickle (see the note in skops_trusted_types).
 _TRUSTED_TYPES = (
     # the estimator and its parameters
     "sklearn_mtl._estimator.MultiTaskNetEstimator",
@@ -79,12 +80,25 @@ def skops_trusted_types() -> list[str]:
 
     Notes
     -----
-    skops checks these types, but the skorch net inside the estimator
-    stores its torch module, criterion and optimizer as one pickle (skorch's
-    own ``__getstate__``), which skops hands back to skorch unchecked:
-    loading a skops file of this estimator is as safe as unpickling it. Load
-    only files you trust, or use :func:`sklearn_mtl.save` and
-    :func:`sklearn_mtl.load`, which store data only.
+    The skorch net inside the estimator stores its torch module, criterion
+    and optimizer as data: their tensors as one `safetensors
+    <https://huggingface.co/docs/safetensors>`_ document (bytes that
+    loading reads with ``safetensors``, never with pickle), the rest as
+    plain values and JSON, and builds them again when loaded. With this
+    package's own network (any architecture, ensemble or numerical
+    embedding), any weighting but a TorchJD aggregator, and a
+    ``torch.optim`` optimizer, a skops file therefore holds no pickle:
+    skops checks every type it names against this list.
+
+    Where the net could not be built again exactly from data, it keeps
+    skorch's own ``__getstate__``, one pickle of the module, criterion and
+    optimizer, which skops hands back to skorch unchecked: with a custom
+    ``trunk``, a TorchJD aggregator as ``weighting``, an ``optimizer``
+    outside ``torch.optim``, hooks registered on the module or the
+    criterion, or a net pickled in the middle of a fit (from a callback).
+    Such a file is as safe to load as a pickle: load only files you trust,
+    or use :func:`sklearn_mtl.save` and :func:`sklearn_mtl.load`, which
+    store data only.
 
     Examples
     --------

@@ -13,8 +13,10 @@ after another (:meth:`MultiTaskNet.fit_sequentially`), and measures the
 tasks' affinities every few steps (:mod:`sklearn_mtl._affinity`).
 """
 
+import copyreg
 import json
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,10 +24,12 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
 from skorch.history import History
-from skorch.utils import to_tensor
+from skorch.setter import optimizer_setter
+from skorch.utils import get_map_location, to_device, to_tensor
 
 from ._affinity import lookahead_affinity, mean_affinity
 from ._loss import task_means
+from ._module import FitDropout, MultiTaskNetwork
 from ._weighting import gradient_cosines
 
 
@@ -104,14 +108,22 @@ class MultiTaskNet(NeuralNet):
         self.freeze_trunk = freeze_trunk
         self.record_task_affinity = record_task_affinity
 
-    # -- pickling: the history as one JSON document ------------------------------
+    # -- pickling: data, not pickled torch objects ------------------------------
 
     def __getstate__(self):
-        # skops writes every number of a history as a JSON node of its own,
-        # some 100 bytes a value (a megabyte for 100 epochs of three tasks,
-        # more than the weights); as one string it takes what skorch's own
-        # history files take. Pickle, joblib and deepcopy go the same way.
-        state = super().__getstate__()
+        # skorch pickles the module, the criterion and the optimizer (and
+        # every attribute whose name starts like theirs, their arguments
+        # included) into one blob, which a skops file then holds unchecked.
+        # Where they can be rebuilt exactly from data (_data_state), the
+        # state holds their tensors as safetensors bytes and the rest as
+        # plain values instead. skops also writes every number of a history
+        # as a JSON node of its own, some 100 bytes a value (a megabyte for
+        # 100 epochs of three tasks, more than the weights); as one string it
+        # takes what skorch's own history files take. Pickle, joblib and
+        # deepcopy go the same way.
+        state = self._data_state()
+        if state is None:
+            state = super().__getstate__()
         text = _history_json(state.get("history_"))
         if text is not None:
             state["history_"] = text
@@ -120,7 +132,182 @@ class MultiTaskNet(NeuralNet):
     def __setstate__(self, state):
         if isinstance(state.get("history_"), str):
             state = {**state, "history_": History(json.loads(state["history_"]))}
-        super().__setstate__(state)
+        if _TENSORS in state:
+            self._restore_data_state(state)
+        else:  # skorch's layout: a fallback, or a pickle of an earlier version
+            super().__setstate__(state)
+
+    def _data_state(self):
+        """The pickled state, torch objects as data, or None where it can't be.
+
+        The module, criterion and optimizer become their tensors (one
+        safetensors document), the criterion's other attributes (plain
+        values), and a JSON document: the optimizer's hyperparameters and
+        non-tensor state, which parameters it updates, by name, and each
+        module's training mode and each parameter's ``requires_grad``.
+        ``__setstate__`` builds them again from the net's own arguments
+        and loads all that. skorch's ``_params_to_validate`` and
+        ``virtual_params_`` are left out when they are what it rebuilds
+        from the rest. None (skorch's pickle, then) unless the net holds
+        exactly what this rebuilds (:func:`_rebuildable`): this package's
+        network without a custom ``trunk``, one of its criteria holding
+        plain values and tensors only (not a TorchJD aggregator), a
+        ``torch.optim`` optimizer, no hooks, no generator.
+        """
+        if not _rebuildable(self):
+            return None
+        from ._persistence import _split_optimizer_state
+
+        module, criterion, optimizer = self.module_, self.criterion_, self.optimizer_
+        tensors = {}
+        for prefix, component in (("module", module), ("criterion", criterion)):
+            for key, tensor in component.state_dict().items():
+                tensors[f"{prefix}.{key}"] = tensor.detach().cpu().contiguous()
+        attributes, on_device = {}, []
+        for key, value in _extra_attributes(criterion).items():
+            if torch.is_tensor(value):
+                tensors[f"attribute.{key}"] = value.detach().cpu().contiguous()
+                if value.device.type != "cpu":
+                    on_device.append(key)
+            elif _plain_value(value):
+                attributes[key] = value
+            else:
+                return None
+        names = {id(param): name for name, param in _named_parameters(self)}
+        groups = [
+            [names.get(id(param)) for param in group["params"]]
+            for group in optimizer.param_groups
+        ]
+        if any(name is None for group in groups for name in group):
+            return None
+        try:
+            optimizer_tensors, optimizer_state = _split_optimizer_state(optimizer)
+            defaults = {
+                key: _plain_json(value) for key, value in optimizer.defaults.items()
+            }
+        except ValueError:  # a value that is not plain data
+            return None
+        if not (
+            _same_groups(optimizer_state["param_groups"], optimizer.param_groups)
+            and _same_groups([defaults], [optimizer.defaults])
+        ):
+            return None  # JSON would not give them back as they are
+        tensors.update(optimizer_tensors)
+        import safetensors.torch
+
+        try:
+            blob = safetensors.torch.save(tensors)
+        except (RuntimeError, ValueError):  # tensors sharing memory, for one
+            return None
+        layout = {
+            "module_training": _flags(m.training for m in module.modules()),
+            "criterion_training": _flags(m.training for m in criterion.modules()),
+            # a trained network's dropouts hold generator=None of their own
+            "generator_cleared": _flags(
+                "generator" in vars(m) for m in module.modules() if _is_dropout(m)
+            ),
+            "requires_grad": _flags(
+                param.requires_grad for _, param in _named_parameters(self)
+            ),
+            "optimizer_params": groups,
+            "optimizer_state": optimizer_state,
+            "optimizer_defaults": defaults,
+            "attributes_on_device": on_device,
+        }
+        state = self.__dict__.copy()
+        for key in ("module_", "criterion_", "optimizer_"):
+            del state[key]
+        if self._params_to_validate == _validated_params(state):
+            del state["_params_to_validate"]
+        if _same_virtual_params(
+            self.virtual_params_, _virtual_params(self._optimizers)
+        ):
+            del state["virtual_params_"]
+        # Plain values as one JSON document too: skops writes each value of
+        # its own as an indented node, a few hundred bytes apiece.
+        state["callbacks_"], layout["callbacks"] = _pack_callbacks(state)
+        layout["net"] = _pack(state, exclude=("history_",))
+        layout["order"] = list(self.__dict__)
+        layout["criterion"] = _pack(attributes)
+        state[_TENSORS] = blob
+        state[_LAYOUT] = json.dumps(layout, separators=(",", ":"))
+        if attributes:
+            state[_ATTRIBUTES] = attributes
+        return state
+
+    def _restore_data_state(self, state):
+        """Build the net again from :meth:`_data_state`'s state."""
+        import safetensors.torch
+
+        from ._persistence import _load_optimizer_state
+
+        state = dict(state)
+        tensors = safetensors.torch.load(state.pop(_TENSORS))
+        layout = json.loads(state.pop(_LAYOUT))
+        attributes = state.pop(_ATTRIBUTES, {})
+        state.update(_unpack(layout["net"]))
+        state["callbacks_"] = _unpack_callbacks(
+            state["callbacks_"], layout["callbacks"]
+        )
+        attributes.update(_unpack(layout["criterion"]))
+        # As skorch does: a net fitted on a GPU loads on a machine without one
+        # (with a DeviceWarning), its tensors on the CPU.
+        map_location = get_map_location(state["device"])
+        state["device"] = self._check_device(state["device"], map_location)
+        if "_params_to_validate" not in state:
+            state["_params_to_validate"] = _validated_params(state)
+        if "virtual_params_" not in state:
+            state["virtual_params_"] = _virtual_params(state["_optimizers"])
+        # The attributes in their order (set next: the torch objects)
+        state.update(dict.fromkeys(("module_", "criterion_", "optimizer_")))
+        order = [key for key in layout["order"] if key in state]
+        self.__dict__.update({key: state[key] for key in order})
+        self.__dict__.update(state)
+        parts = {"module": {}, "criterion": {}, "attribute": {}, "optimizer": {}}
+        for name, tensor in tensors.items():
+            prefix, _, key = name.partition(".")
+            parts[prefix][name if prefix == "optimizer" else key] = tensor
+        # On the meta device the network allocates and draws nothing: its
+        # tensors are those loaded, and torch's global generator is left as
+        # it was.
+        with torch.device("meta"):
+            self.initialize_module()
+        self.module_.load_state_dict(parts["module"], strict=True, assign=True)
+        self.initialize_criterion()
+        self.criterion_.load_state_dict(parts["criterion"], strict=True, assign=True)
+        for key, value in attributes.items():
+            setattr(self.criterion_, key, value)
+        on_device = set(layout["attributes_on_device"])
+        for key, tensor in parts["attribute"].items():
+            device = map_location if key in on_device else "cpu"
+            object.__setattr__(self.criterion_, key, tensor.to(device))
+        for flag, m in zip(layout["module_training"], self.module_.modules()):
+            m.training = flag == "1"
+        for flag, m in zip(layout["criterion_training"], self.criterion_.modules()):
+            m.training = flag == "1"
+        dropouts = [m for m in self.module_.modules() if _is_dropout(m)]
+        for flag, m in zip(layout["generator_cleared"], dropouts):
+            if flag == "1":
+                m.generator = None
+        self.module_ = to_device(self.module_, self.device)
+        self.criterion_ = to_device(self.criterion_, self.device)
+        named = dict(_named_parameters(self))
+        for flag, param in zip(layout["requires_grad"], named.values()):
+            param.requires_grad_(flag == "1")
+        _, kwargs = self.get_params_for_optimizer("optimizer", [])
+        self.optimizer_ = self.optimizer(
+            [
+                {"params": [named[name] for name in names]}
+                for names in layout["optimizer_params"]
+            ],
+            **kwargs,
+        )
+        _load_optimizer_state(
+            self.optimizer_, layout["optimizer_state"], parts["optimizer"]
+        )
+        self.optimizer_.defaults = {
+            key: _tuples(value) for key, value in layout["optimizer_defaults"].items()
+        }
 
     # -- set-up ----------------------------------------------------------------
 
@@ -469,6 +656,286 @@ class StopEarly(EarlyStopping):
         # (skorch's own callback would index the empty history).
         if net.history:
             super().on_train_end(net, **kwargs)
+
+
+# The keys of a data-only net state (MultiTaskNet._data_state): the tensors of
+# the module, criterion and optimizer (safetensors bytes), the rest of the
+# torch objects' state (JSON) and the criterion's plain attributes.
+_TENSORS = "__tensors__"
+_LAYOUT = "__torch_state__"
+_ATTRIBUTES = "__criterion_attributes__"
+# What every torch module holds (hooks, parameters, ...); the rest of its
+# __dict__ is the module's own.
+_MODULE_INTERNALS = frozenset(vars(torch.nn.Module()))
+_HOOKS = tuple(key for key in _MODULE_INTERNALS if "hook" in key)
+_OPTIMIZER_HOOKS = (
+    "_optimizer_step_pre_hooks",
+    "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks",
+    "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks",
+    "_optimizer_load_state_dict_post_hooks",
+)
+
+
+def _rebuildable(net):
+    """Whether ``net``'s torch objects are built again exactly from data.
+
+    The network must be this package's own without a custom ``trunk`` (a
+    user's module may keep state outside its tensors), not compiled, with
+    no generator set and no hooks; the criterion one of this package's,
+    without submodules (a TorchJD aggregator) or hooks; the optimizer a
+    ``torch.optim`` class (which pickle too keeps as its state dict only).
+    """
+    module = getattr(net, "module_", None)
+    criterion = getattr(net, "criterion_", None)
+    optimizer = getattr(net, "optimizer_", None)
+    return bool(
+        net.initialized_
+        and net._modules == ["module"]
+        and net._criteria == ["criterion"]
+        and net._optimizers == ["optimizer"]
+        and net.cuda_dependent_attributes_ == ["module_", "criterion_", "optimizer_"]
+        and net.module is MultiTaskNetwork
+        and type(module) is MultiTaskNetwork
+        and not module.custom_trunk
+        and isinstance(net.criterion, type)
+        and type(criterion) is net.criterion
+        and net.criterion.__module__.startswith("sklearn_mtl.")
+        and not any(True for _ in criterion.children())
+        and isinstance(net.optimizer, type)
+        and type(optimizer) is net.optimizer
+        and net.optimizer.__module__.startswith("torch.optim.")
+        and not any(getattr(optimizer, key, None) for key in _OPTIMIZER_HOOKS)
+        and all(
+            not any(getattr(m, key, None) for key in _HOOKS)
+            and not m._non_persistent_buffers_set
+            and not (isinstance(m, FitDropout) and m.generator is not None)
+            for m in (*module.modules(), criterion)
+        )
+    )
+
+
+def _is_dropout(module):
+    return isinstance(module, FitDropout)
+
+
+def _named_parameters(net):
+    """The parameters of the module and of the criterion, by prefixed name."""
+    for prefix in ("module", "criterion"):
+        for name, param in getattr(net, f"{prefix}_").named_parameters():
+            yield f"{prefix}.{name}", param
+
+
+def _extra_attributes(module):
+    """A torch module's own attributes: its __dict__ but torch's internals."""
+    internals = _MODULE_INTERNALS
+    return {key: value for key, value in vars(module).items() if key not in internals}
+
+
+def _plain_value(value):
+    """Whether ``value`` is data that pickle and skops store as it is."""
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        return True
+    if isinstance(value, (tuple, list)):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_value(v) for k, v in value.items())
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return isinstance(value, np.random.Generator)
+
+
+def _to_json(value):
+    """``value`` as JSON data, tuples tagged; TypeError unless plain."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is tuple:
+        return {"(": [_to_json(v) for v in value]}
+    if type(value) is list:
+        return [_to_json(v) for v in value]
+    if type(value) is dict and all(type(key) is str for key in value):
+        return {key: _to_json(v) for key, v in value.items()}
+    raise TypeError(type(value).__name__)
+
+
+def _from_json(value):
+    if type(value) is dict:
+        if value.keys() == {"("}:
+            return tuple(_from_json(v) for v in value["("])
+        return {key: _from_json(v) for key, v in value.items()}
+    if type(value) is list:
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _exactly(decoded, value):
+    """Whether ``decoded`` is ``value``, type for type (no NaN: NaN != NaN)."""
+    if type(decoded) is not type(value):
+        return False
+    if type(value) in (tuple, list):
+        return len(decoded) == len(value) and all(map(_exactly, decoded, value))
+    if type(value) is dict:
+        return decoded.keys() == value.keys() and all(
+            _exactly(decoded[key], value[key]) for key in value
+        )
+    return decoded == value
+
+
+def _pack(attributes, exclude=()):
+    """Move the plain values of ``attributes`` out of it, as JSON data.
+
+    A value moves only where JSON gives it back exactly (tuples as tuples,
+    no NaN, no NumPy scalar); objects, types, functions and sets stay.
+    """
+    packed = {}
+    for key, value in list(attributes.items()):
+        if key in exclude:
+            continue
+        try:
+            data = _to_json(value)
+        except TypeError:
+            continue
+        if _exactly(_from_json(data), value):
+            packed[key] = data
+            del attributes[key]
+    return packed
+
+
+def _unpack(packed):
+    return {key: _from_json(value) for key, value in packed.items()}
+
+
+def pack_object(obj):
+    """``obj`` as (class, state left, plain state as JSON data, key order).
+
+    None unless pickle stores ``obj`` as its class and a ``__dict__``-like
+    mapping (no reduce of its own); :func:`unpack_object` then makes it
+    again just as pickle does.
+    """
+    try:
+        reduced = obj.__reduce_ex__(2)
+    except TypeError:
+        return None
+    if not (
+        len(reduced) >= 3
+        and reduced[0] is copyreg.__newobj__
+        and reduced[1] == (type(obj),)
+        and type(reduced[2]) is dict
+        and all(item is None for item in reduced[3:])
+    ):
+        return None
+    state = dict(reduced[2])
+    order = list(state)
+    return type(obj), state, _pack(state), order
+
+
+def unpack_object(cls, state, packed, order):
+    state = {**state, **_unpack(packed)}
+    obj = cls.__new__(cls)
+    state = {key: state[key] for key in order}
+    if hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:
+        obj.__dict__.update(state)
+    return obj
+
+
+def _pack_callbacks(state):
+    """The net's ``callbacks_``, those skorch made packed (:func:`pack_object`).
+
+    The user's callbacks (in ``callbacks`` or a ``callbacks__<name>``
+    argument), which ``callbacks_`` shares, stay as they are, and shared.
+    """
+    callbacks_ = state["callbacks_"]
+    if type(callbacks_) is not list:
+        return callbacks_, {}
+    given = [value for key, value in state.items() if key.startswith("callbacks__")]
+    callbacks = state.get("callbacks")
+    for entry in callbacks if isinstance(callbacks, (list, tuple)) else ():
+        given.append(entry[1] if type(entry) is tuple and len(entry) == 2 else entry)
+    given = {id(cb) for cb in given}
+    entries, packed = [], {}
+    for index, entry in enumerate(callbacks_):
+        parts = None
+        if type(entry) is tuple and len(entry) == 2 and id(entry[1]) not in given:
+            parts = pack_object(entry[1])
+        if parts is None:
+            entries.append(entry)
+            continue
+        cls, rest, plain, order = parts
+        entries.append((entry[0], cls, rest))
+        packed[str(index)] = [plain, order]
+    return entries, packed
+
+
+def _unpack_callbacks(entries, packed):
+    if not packed:
+        return entries
+    callbacks = list(entries)
+    for index, (plain, order) in packed.items():
+        name, cls, state = callbacks[int(index)]
+        callbacks[int(index)] = (name, unpack_object(cls, state, plain, order))
+    return callbacks
+
+
+def _plain_json(value):
+    from ._persistence import _plain
+
+    return _plain(value, "the optimizer's parameters")
+
+
+def _tuples(value):
+    """JSON lists back as the tuples they were (optimizer hyperparameters)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _same_groups(decoded, groups):
+    """Whether JSON ``decoded`` groups, lists read as tuples, are ``groups``."""
+    if len(decoded) != len(groups):
+        return False
+    for new, old in zip(decoded, groups):
+        if new.keys() != old.keys():
+            return False
+        for key, value in old.items():
+            if key == "params":
+                continue
+            back = _tuples(new[key])
+            if type(back) is not type(value) or back != value:
+                return False
+    return True
+
+
+def _flags(values):
+    return "".join("1" if value else "0" for value in values)
+
+
+def _validated_params(state):
+    """skorch's ``_params_to_validate`` of a net: its arguments with a ``__``."""
+    return {key for key in state if isinstance(key, str) and "__" in key}
+
+
+def _virtual_params(optimizers):
+    """The virtual parameters skorch registers for a net's ``_optimizers``."""
+    params = {}
+    for name in optimizers:
+        setter = partial(
+            optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
+        )
+        patterns = [name + "__param_groups__*__*", name + "__*"]
+        if name == "optimizer":
+            patterns.append("lr")
+        params.update(dict.fromkeys(patterns, setter))
+    return params
+
+
+def _same_virtual_params(params, expected):
+    return list(params) == list(expected) and all(
+        isinstance(fn, partial)
+        and (fn.func, fn.args, fn.keywords)
+        == (expected[key].func, expected[key].args, expected[key].keywords)
+        for key, fn in params.items()
+    )
 
 
 def _history_json(history):
