@@ -42,6 +42,7 @@ from ._net import (
     resume_net,
     train,
 )
+from ._net_state import pack, pack_object, unpack, unpack_object
 from ._relations import attention_weights, cross_stitch_weights, gate_weights
 from ._spec import (
     LossSpec,
@@ -67,7 +68,6 @@ from ._targets import (
 from ._task import Task, check_layer_sizes
 from ._task_view import TaskView
 from ._torchjd import check_aggregator
-from ._training import _pack, _unpack, pack_object, unpack_object
 from ._transfer import TrunkSource, check_trunk_source
 from ._weighting import CRITERIA
 
@@ -800,8 +800,8 @@ class MultiTaskNetEstimator(_BaseComposition):
                 if type(spec.get(key)) is dict:
                     spec[key] = dict(spec[key])
                     spec_order[key] = list(spec[key])
-                    packed[key] = _pack(spec[key])
-            packed[""] = _pack(spec)
+                    packed[key] = pack(spec[key])
+            packed[""] = pack(spec)
             state["_spec_state_"] = spec
             packed = {"spec": packed, "spec_order": spec_order}
         tasks = state.get("tasks_")
@@ -815,7 +815,7 @@ class MultiTaskNetEstimator(_BaseComposition):
                 entries.append((entry[0], parts[0], parts[1]))
                 packed["tasks_"][str(index)] = parts[2:]
             state["tasks_"] = entries
-        packed["estimator"] = _pack(state, exclude=("_spec_state_", "tasks_"))
+        packed["estimator"] = pack(state, exclude=("_spec_state_", "tasks_"))
         packed["order"] = order
         state[_PACKED] = json.dumps(packed, separators=(",", ":"))
         return state
@@ -824,7 +824,7 @@ class MultiTaskNetEstimator(_BaseComposition):
         if _PACKED in state:  # else a pickle of an earlier version
             state = dict(state)
             packed = json.loads(state.pop(_PACKED))
-            state.update(_unpack(packed["estimator"]))
+            state.update(unpack(packed["estimator"]))
             if packed.get("tasks_"):
                 tasks = list(state["tasks_"])
                 for index, (plain, order) in packed["tasks_"].items():
@@ -832,10 +832,10 @@ class MultiTaskNetEstimator(_BaseComposition):
                     tasks[int(index)] = (name, unpack_object(cls, rest, plain, order))
                 state["tasks_"] = tasks
             if "spec" in packed:
-                spec = {**state["_spec_state_"], **_unpack(packed["spec"][""])}
+                spec = {**state["_spec_state_"], **unpack(packed["spec"][""])}
                 for key, order in packed["spec_order"].items():
                     if key:
-                        values = {**spec[key], **_unpack(packed["spec"][key])}
+                        values = {**spec[key], **unpack(packed["spec"][key])}
                         spec[key] = {name: values[name] for name in order}
                 order = packed["spec_order"][""]
                 state["_spec_state_"] = {name: spec[name] for name in order}

@@ -13,10 +13,8 @@ after another (:meth:`MultiTaskNet.fit_sequentially`), and measures the
 tasks' affinities every few steps (:mod:`sklearn_mtl._affinity`).
 """
 
-import copyreg
 import json
 import math
-from functools import partial
 
 import numpy as np
 import torch
@@ -24,12 +22,32 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, PrintLog
 from skorch.dataset import unpack_data
 from skorch.history import History
-from skorch.setter import optimizer_setter
 from skorch.utils import get_map_location, to_device, to_tensor
 
 from ._affinity import lookahead_affinity, mean_affinity
 from ._loss import task_means
-from ._module import FitDropout, MultiTaskNetwork
+from ._net_state import (
+    ATTRIBUTES_KEY,
+    LAYOUT_KEY,
+    TENSORS_KEY,
+    extra_attributes,
+    flag_string,
+    history_json,
+    is_dropout,
+    json_tuples,
+    net_parameters,
+    pack,
+    pack_callbacks,
+    plain_json,
+    plain_value,
+    rebuildable,
+    same_groups,
+    same_virtual_params,
+    unpack,
+    unpack_callbacks,
+    validated_params,
+    virtual_params,
+)
 from ._weighting import gradient_cosines
 
 
@@ -124,7 +142,7 @@ class MultiTaskNet(NeuralNet):
         state = self._data_state()
         if state is None:
             state = super().__getstate__()
-        text = _history_json(state.get("history_"))
+        text = history_json(state.get("history_"))
         if text is not None:
             state["history_"] = text
         return state
@@ -132,7 +150,7 @@ class MultiTaskNet(NeuralNet):
     def __setstate__(self, state):
         if isinstance(state.get("history_"), str):
             state = {**state, "history_": History(json.loads(state["history_"]))}
-        if _TENSORS in state:
+        if TENSORS_KEY in state:
             self._restore_data_state(state)
         else:  # skorch's layout: a fallback, or a pickle of an earlier version
             super().__setstate__(state)
@@ -149,12 +167,12 @@ class MultiTaskNet(NeuralNet):
         and loads all that. skorch's ``_params_to_validate`` and
         ``virtual_params_`` are left out when they are what it rebuilds
         from the rest. None (skorch's pickle, then) unless the net holds
-        exactly what this rebuilds (:func:`_rebuildable`): this package's
+        exactly what this rebuilds (:func:`rebuildable`): this package's
         network without a custom ``trunk``, one of its criteria holding
         plain values and tensors only (not a TorchJD aggregator), a
         ``torch.optim`` optimizer, no hooks, no generator.
         """
-        if not _rebuildable(self):
+        if not rebuildable(self):
             return None
         from ._persistence import _split_optimizer_state
 
@@ -164,16 +182,16 @@ class MultiTaskNet(NeuralNet):
             for key, tensor in component.state_dict().items():
                 tensors[f"{prefix}.{key}"] = tensor.detach().cpu().contiguous()
         attributes, on_device = {}, []
-        for key, value in _extra_attributes(criterion).items():
+        for key, value in extra_attributes(criterion).items():
             if torch.is_tensor(value):
                 tensors[f"attribute.{key}"] = value.detach().cpu().contiguous()
                 if value.device.type != "cpu":
                     on_device.append(key)
-            elif _plain_value(value):
+            elif plain_value(value):
                 attributes[key] = value
             else:
                 return None
-        names = {id(param): name for name, param in _named_parameters(self)}
+        names = {id(param): name for name, param in net_parameters(self)}
         groups = [
             [names.get(id(param)) for param in group["params"]]
             for group in optimizer.param_groups
@@ -183,13 +201,13 @@ class MultiTaskNet(NeuralNet):
         try:
             optimizer_tensors, optimizer_state = _split_optimizer_state(optimizer)
             defaults = {
-                key: _plain_json(value) for key, value in optimizer.defaults.items()
+                key: plain_json(value) for key, value in optimizer.defaults.items()
             }
         except ValueError:  # a value that is not plain data
             return None
         if not (
-            _same_groups(optimizer_state["param_groups"], optimizer.param_groups)
-            and _same_groups([defaults], [optimizer.defaults])
+            same_groups(optimizer_state["param_groups"], optimizer.param_groups)
+            and same_groups([defaults], [optimizer.defaults])
         ):
             return None  # JSON would not give them back as they are
         tensors.update(optimizer_tensors)
@@ -200,14 +218,14 @@ class MultiTaskNet(NeuralNet):
         except (RuntimeError, ValueError):  # tensors sharing memory, for one
             return None
         layout = {
-            "module_training": _flags(m.training for m in module.modules()),
-            "criterion_training": _flags(m.training for m in criterion.modules()),
+            "module_training": flag_string(m.training for m in module.modules()),
+            "criterion_training": flag_string(m.training for m in criterion.modules()),
             # a trained network's dropouts hold generator=None of their own
-            "generator_cleared": _flags(
-                "generator" in vars(m) for m in module.modules() if _is_dropout(m)
+            "generator_cleared": flag_string(
+                "generator" in vars(m) for m in module.modules() if is_dropout(m)
             ),
-            "requires_grad": _flags(
-                param.requires_grad for _, param in _named_parameters(self)
+            "requires_grad": flag_string(
+                param.requires_grad for _, param in net_parameters(self)
             ),
             "optimizer_params": groups,
             "optimizer_state": optimizer_state,
@@ -217,22 +235,20 @@ class MultiTaskNet(NeuralNet):
         state = self.__dict__.copy()
         for key in ("module_", "criterion_", "optimizer_"):
             del state[key]
-        if self._params_to_validate == _validated_params(state):
+        if self._params_to_validate == validated_params(state):
             del state["_params_to_validate"]
-        if _same_virtual_params(
-            self.virtual_params_, _virtual_params(self._optimizers)
-        ):
+        if same_virtual_params(self.virtual_params_, virtual_params(self._optimizers)):
             del state["virtual_params_"]
         # Plain values as one JSON document too: skops writes each value of
         # its own as an indented node, a few hundred bytes apiece.
-        state["callbacks_"], layout["callbacks"] = _pack_callbacks(state)
-        layout["net"] = _pack(state, exclude=("history_",))
+        state["callbacks_"], layout["callbacks"] = pack_callbacks(state)
+        layout["net"] = pack(state, exclude=("history_",))
         layout["order"] = list(self.__dict__)
-        layout["criterion"] = _pack(attributes)
-        state[_TENSORS] = blob
-        state[_LAYOUT] = json.dumps(layout, separators=(",", ":"))
+        layout["criterion"] = pack(attributes)
+        state[TENSORS_KEY] = blob
+        state[LAYOUT_KEY] = json.dumps(layout, separators=(",", ":"))
         if attributes:
-            state[_ATTRIBUTES] = attributes
+            state[ATTRIBUTES_KEY] = attributes
         return state
 
     def _restore_data_state(self, state):
@@ -242,22 +258,20 @@ class MultiTaskNet(NeuralNet):
         from ._persistence import _load_optimizer_state
 
         state = dict(state)
-        tensors = safetensors.torch.load(state.pop(_TENSORS))
-        layout = json.loads(state.pop(_LAYOUT))
-        attributes = state.pop(_ATTRIBUTES, {})
-        state.update(_unpack(layout["net"]))
-        state["callbacks_"] = _unpack_callbacks(
-            state["callbacks_"], layout["callbacks"]
-        )
-        attributes.update(_unpack(layout["criterion"]))
+        tensors = safetensors.torch.load(state.pop(TENSORS_KEY))
+        layout = json.loads(state.pop(LAYOUT_KEY))
+        attributes = state.pop(ATTRIBUTES_KEY, {})
+        state.update(unpack(layout["net"]))
+        state["callbacks_"] = unpack_callbacks(state["callbacks_"], layout["callbacks"])
+        attributes.update(unpack(layout["criterion"]))
         # As skorch does: a net fitted on a GPU loads on a machine without one
         # (with a DeviceWarning), its tensors on the CPU.
         map_location = get_map_location(state["device"])
         state["device"] = self._check_device(state["device"], map_location)
         if "_params_to_validate" not in state:
-            state["_params_to_validate"] = _validated_params(state)
+            state["_params_to_validate"] = validated_params(state)
         if "virtual_params_" not in state:
-            state["virtual_params_"] = _virtual_params(state["_optimizers"])
+            state["virtual_params_"] = virtual_params(state["_optimizers"])
         # The attributes in their order (set next: the torch objects)
         state.update(dict.fromkeys(("module_", "criterion_", "optimizer_")))
         order = [key for key in layout["order"] if key in state]
@@ -285,13 +299,13 @@ class MultiTaskNet(NeuralNet):
             m.training = flag == "1"
         for flag, m in zip(layout["criterion_training"], self.criterion_.modules()):
             m.training = flag == "1"
-        dropouts = [m for m in self.module_.modules() if _is_dropout(m)]
+        dropouts = [m for m in self.module_.modules() if is_dropout(m)]
         for flag, m in zip(layout["generator_cleared"], dropouts):
             if flag == "1":
                 m.generator = None
         self.module_ = to_device(self.module_, self.device)
         self.criterion_ = to_device(self.criterion_, self.device)
-        named = dict(_named_parameters(self))
+        named = dict(net_parameters(self))
         for flag, param in zip(layout["requires_grad"], named.values()):
             param.requires_grad_(flag == "1")
         _, kwargs = self.get_params_for_optimizer("optimizer", [])
@@ -306,7 +320,8 @@ class MultiTaskNet(NeuralNet):
             self.optimizer_, layout["optimizer_state"], parts["optimizer"]
         )
         self.optimizer_.defaults = {
-            key: _tuples(value) for key, value in layout["optimizer_defaults"].items()
+            key: json_tuples(value)
+            for key, value in layout["optimizer_defaults"].items()
         }
 
     # -- set-up ----------------------------------------------------------------
@@ -656,329 +671,6 @@ class StopEarly(EarlyStopping):
         # (skorch's own callback would index the empty history).
         if net.history:
             super().on_train_end(net, **kwargs)
-
-
-# The keys of a data-only net state (MultiTaskNet._data_state): the tensors of
-# the module, criterion and optimizer (safetensors bytes), the rest of the
-# torch objects' state (JSON) and the criterion's plain attributes.
-_TENSORS = "__tensors__"
-_LAYOUT = "__torch_state__"
-_ATTRIBUTES = "__criterion_attributes__"
-# What every torch module holds (hooks, parameters, ...); the rest of its
-# __dict__ is the module's own.
-_MODULE_INTERNALS = frozenset(vars(torch.nn.Module()))
-_HOOKS = tuple(key for key in _MODULE_INTERNALS if "hook" in key)
-_OPTIMIZER_HOOKS = (
-    "_optimizer_step_pre_hooks",
-    "_optimizer_step_post_hooks",
-    "_optimizer_state_dict_pre_hooks",
-    "_optimizer_state_dict_post_hooks",
-    "_optimizer_load_state_dict_pre_hooks",
-    "_optimizer_load_state_dict_post_hooks",
-)
-
-
-def _rebuildable(net):
-    """Whether ``net``'s torch objects are built again exactly from data.
-
-    The network must be this package's own without a custom ``trunk`` (a
-    user's module may keep state outside its tensors), not compiled, with
-    no generator set and no hooks; the criterion one of this package's,
-    without submodules (a TorchJD aggregator) or hooks; the optimizer a
-    ``torch.optim`` class (which pickle too keeps as its state dict only).
-    """
-    module = getattr(net, "module_", None)
-    criterion = getattr(net, "criterion_", None)
-    optimizer = getattr(net, "optimizer_", None)
-    return bool(
-        net.initialized_
-        and net._modules == ["module"]
-        and net._criteria == ["criterion"]
-        and net._optimizers == ["optimizer"]
-        and net.cuda_dependent_attributes_ == ["module_", "criterion_", "optimizer_"]
-        and net.module is MultiTaskNetwork
-        and type(module) is MultiTaskNetwork
-        and not module.custom_trunk
-        and isinstance(net.criterion, type)
-        and type(criterion) is net.criterion
-        and net.criterion.__module__.startswith("sklearn_mtl.")
-        and not any(True for _ in criterion.children())
-        and isinstance(net.optimizer, type)
-        and type(optimizer) is net.optimizer
-        and net.optimizer.__module__.startswith("torch.optim.")
-        and not any(getattr(optimizer, key, None) for key in _OPTIMIZER_HOOKS)
-        and all(
-            not any(getattr(m, key, None) for key in _HOOKS)
-            and not m._non_persistent_buffers_set
-            and not (isinstance(m, FitDropout) and m.generator is not None)
-            for m in (*module.modules(), criterion)
-        )
-    )
-
-
-def _is_dropout(module):
-    return isinstance(module, FitDropout)
-
-
-def _named_parameters(net):
-    """The parameters of the module and of the criterion, by prefixed name."""
-    for prefix in ("module", "criterion"):
-        for name, param in getattr(net, f"{prefix}_").named_parameters():
-            yield f"{prefix}.{name}", param
-
-
-def _extra_attributes(module):
-    """A torch module's own attributes: its __dict__ but torch's internals."""
-    internals = _MODULE_INTERNALS
-    return {key: value for key, value in vars(module).items() if key not in internals}
-
-
-def _plain_value(value):
-    """Whether ``value`` is data that pickle and skops store as it is."""
-    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
-        return True
-    if isinstance(value, (tuple, list)):
-        return all(_plain_value(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain_value(v) for k, v in value.items())
-    if isinstance(value, np.ndarray):
-        return value.dtype.kind in "biuf"
-    return isinstance(value, np.random.Generator)
-
-
-def _to_json(value):
-    """``value`` as JSON data, tuples tagged; TypeError unless plain."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if type(value) is tuple:
-        return {"(": [_to_json(v) for v in value]}
-    if type(value) is list:
-        return [_to_json(v) for v in value]
-    if type(value) is dict and all(type(key) is str for key in value):
-        return {key: _to_json(v) for key, v in value.items()}
-    raise TypeError(type(value).__name__)
-
-
-def _from_json(value):
-    if type(value) is dict:
-        if value.keys() == {"("}:
-            return tuple(_from_json(v) for v in value["("])
-        return {key: _from_json(v) for key, v in value.items()}
-    if type(value) is list:
-        return [_from_json(v) for v in value]
-    return value
-
-
-def _exactly(decoded, value):
-    """Whether ``decoded`` is ``value``, type for type (no NaN: NaN != NaN)."""
-    if type(decoded) is not type(value):
-        return False
-    if type(value) in (tuple, list):
-        return len(decoded) == len(value) and all(map(_exactly, decoded, value))
-    if type(value) is dict:
-        return decoded.keys() == value.keys() and all(
-            _exactly(decoded[key], value[key]) for key in value
-        )
-    return decoded == value
-
-
-def _pack(attributes, exclude=()):
-    """Move the plain values of ``attributes`` out of it, as JSON data.
-
-    A value moves only where JSON gives it back exactly (tuples as tuples,
-    no NaN, no NumPy scalar); objects, types, functions and sets stay.
-    """
-    packed = {}
-    for key, value in list(attributes.items()):
-        if key in exclude:
-            continue
-        try:
-            data = _to_json(value)
-        except TypeError:
-            continue
-        if _exactly(_from_json(data), value):
-            packed[key] = data
-            del attributes[key]
-    return packed
-
-
-def _unpack(packed):
-    return {key: _from_json(value) for key, value in packed.items()}
-
-
-def pack_object(obj):
-    """``obj`` as (class, state left, plain state as JSON data, key order).
-
-    None unless pickle stores ``obj`` as its class and a ``__dict__``-like
-    mapping (no reduce of its own); :func:`unpack_object` then makes it
-    again just as pickle does.
-    """
-    try:
-        reduced = obj.__reduce_ex__(2)
-    except TypeError:
-        return None
-    if not (
-        len(reduced) >= 3
-        and reduced[0] is copyreg.__newobj__
-        and reduced[1] == (type(obj),)
-        and type(reduced[2]) is dict
-        and all(item is None for item in reduced[3:])
-    ):
-        return None
-    state = dict(reduced[2])
-    order = list(state)
-    return type(obj), state, _pack(state), order
-
-
-def unpack_object(cls, state, packed, order):
-    state = {**state, **_unpack(packed)}
-    obj = cls.__new__(cls)
-    state = {key: state[key] for key in order}
-    if hasattr(obj, "__setstate__"):
-        obj.__setstate__(state)
-    else:
-        obj.__dict__.update(state)
-    return obj
-
-
-def _pack_callbacks(state):
-    """The net's ``callbacks_``, those skorch made packed (:func:`pack_object`).
-
-    The user's callbacks (in ``callbacks`` or a ``callbacks__<name>``
-    argument), which ``callbacks_`` shares, stay as they are, and shared.
-    """
-    callbacks_ = state["callbacks_"]
-    if type(callbacks_) is not list:
-        return callbacks_, {}
-    given = [value for key, value in state.items() if key.startswith("callbacks__")]
-    callbacks = state.get("callbacks")
-    for entry in callbacks if isinstance(callbacks, (list, tuple)) else ():
-        given.append(entry[1] if type(entry) is tuple and len(entry) == 2 else entry)
-    given = {id(cb) for cb in given}
-    entries, packed = [], {}
-    for index, entry in enumerate(callbacks_):
-        parts = None
-        if type(entry) is tuple and len(entry) == 2 and id(entry[1]) not in given:
-            parts = pack_object(entry[1])
-        if parts is None:
-            entries.append(entry)
-            continue
-        cls, rest, plain, order = parts
-        entries.append((entry[0], cls, rest))
-        packed[str(index)] = [plain, order]
-    return entries, packed
-
-
-def _unpack_callbacks(entries, packed):
-    if not packed:
-        return entries
-    callbacks = list(entries)
-    for index, (plain, order) in packed.items():
-        name, cls, state = callbacks[int(index)]
-        callbacks[int(index)] = (name, unpack_object(cls, state, plain, order))
-    return callbacks
-
-
-def _plain_json(value):
-    from ._persistence import _plain
-
-    return _plain(value, "the optimizer's parameters")
-
-
-def _tuples(value):
-    """JSON lists back as the tuples they were (optimizer hyperparameters)."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _same_groups(decoded, groups):
-    """Whether JSON ``decoded`` groups, lists read as tuples, are ``groups``."""
-    if len(decoded) != len(groups):
-        return False
-    for new, old in zip(decoded, groups):
-        if new.keys() != old.keys():
-            return False
-        for key, value in old.items():
-            if key == "params":
-                continue
-            back = _tuples(new[key])
-            if type(back) is not type(value) or back != value:
-                return False
-    return True
-
-
-def _flags(values):
-    return "".join("1" if value else "0" for value in values)
-
-
-def _validated_params(state):
-    """skorch's ``_params_to_validate`` of a net: its arguments with a ``__``."""
-    return {key for key in state if isinstance(key, str) and "__" in key}
-
-
-def _virtual_params(optimizers):
-    """The virtual parameters skorch registers for a net's ``_optimizers``."""
-    params = {}
-    for name in optimizers:
-        setter = partial(
-            optimizer_setter, optimizer_attr=name + "_", optimizer_name=name
-        )
-        patterns = [name + "__param_groups__*__*", name + "__*"]
-        if name == "optimizer":
-            patterns.append("lr")
-        params.update(dict.fromkeys(patterns, setter))
-    return params
-
-
-def _same_virtual_params(params, expected):
-    return list(params) == list(expected) and all(
-        isinstance(fn, partial)
-        and (fn.func, fn.args, fn.keywords)
-        == (expected[key].func, expected[key].args, expected[key].keywords)
-        for key, fn in params.items()
-    )
-
-
-def _history_json(history):
-    """``history`` as JSON, or None when JSON would not give it back as it is.
-
-    NumPy scalars become Python numbers of the same value; anything else JSON
-    would change (tuples, arrays, non-string keys, objects) keeps the history
-    as it is.
-    """
-    if not isinstance(history, History):
-        return None
-    entries = history.to_list()
-    try:
-        text = json.dumps(entries, default=_json_scalar, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return None
-    return text if _same(json.loads(text), entries) else None
-
-
-def _json_scalar(value):
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
-    raise TypeError(type(value).__name__)
-
-
-def _same(decoded, value):
-    """Whether JSON-decoded ``decoded`` is ``value`` (NaN equal to NaN)."""
-    if isinstance(value, dict):
-        return (
-            type(value) is dict
-            and all(isinstance(key, str) for key in value)
-            and decoded.keys() == value.keys()
-            and all(_same(decoded[key], value[key]) for key in value)
-        )
-    if isinstance(value, list):
-        return (
-            type(value) is list
-            and len(decoded) == len(value)
-            and all(_same(d, v) for d, v in zip(decoded, value))
-        )
-    if isinstance(value, (float, np.floating)) and math.isnan(value):
-        return isinstance(decoded, float) and math.isnan(decoded)
-    return decoded == value and isinstance(value, (str, int, float, bool, np.generic))
 
 
 def _cosine(t):
