@@ -61,8 +61,11 @@ class MaskedMultiTaskLoss(nn.Module):
         The classification tasks' cross-entropy is taken against targets
         that put ``1 - label_smoothing`` on the label and spread
         ``label_smoothing`` evenly over all classes (Szegedy et al., 2016;
-        :func:`torch.nn.functional.cross_entropy`). Regression losses are
-        unchanged.
+        :func:`torch.nn.functional.cross_entropy`), in training mode only:
+        in evaluation mode (skorch's validation step) the loss is the plain
+        cross-entropy, so that early stopping and the best epoch follow the
+        loss of the predictions, not the regularized objective. Regression
+        losses are unchanged.
     """
 
     #: Whether training needs each task's gradient of the shared parameters.
@@ -94,9 +97,12 @@ class MaskedMultiTaskLoss(nn.Module):
             codes, weights = codes.repeat(n_members, 1), weights.repeat(n_members, 1)
         # One (n_rows, n_tasks) matrix of row losses, weighted and summed at
         # once: fewer small tensor operations per training step.
+        # The smoothed loss keeps falling while the plain one rises again:
+        # stopping on it would train to max_epochs (see the docstring).
+        smoothing = self.label_smoothing if self.training else 0.0
         row_losses = torch.stack(
             [
-                _elementwise_loss(name, output, codes[:, j], self.label_smoothing)
+                _elementwise_loss(name, output, codes[:, j], smoothing)
                 for j, (name, output) in enumerate(zip(self.losses, outputs))
             ],
             dim=1,

@@ -137,6 +137,40 @@ def test_label_smoothing_is_the_cross_entropy_against_smoothed_targets():
     torch.testing.assert_close(counts, torch.tensor([5.0, 5.0]))
 
 
+def test_label_smoothing_applies_in_training_mode_only():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 3, generator=gen)
+    codes = torch.tensor([[0.0], [2.0], [1.0], [1.0], [0.0], [2.0]])
+    targets = torch.cat([codes, torch.ones(6, 1)], dim=1)
+    loss = MaskedMultiTaskLoss(("log_loss",), (1.0,), label_smoothing=0.3)
+    plain = F.cross_entropy(logits, codes[:, 0].long(), reduction="sum")
+    assert not torch.allclose(loss.task_sums((logits,), targets)[0][0], plain)
+    loss.eval()
+    torch.testing.assert_close(loss.task_sums((logits,), targets)[0][0], plain)
+
+
+def test_early_stopping_follows_the_plain_validation_loss():
+    # The best epoch's validation loss, restored at the end, is the plain
+    # cross-entropy of the fitted model's probabilities, not the smoothed one.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    Y = np.column_stack([X[:, 0] + 0.5 * rng.normal(size=400) > 0, X[:, 1] > 0])
+    Y = Y.astype(int)
+    X_val, Y_val = X[300:], Y[300:]
+    tasks = [("a", Task("classification")), ("b", Task("classification"))]
+    est = MultiTaskNetEstimator(
+        tasks=tasks, max_epochs=30, early_stopping=True, label_smoothing=0.3,
+        dropout=0.0, random_state=0,
+    )  # fmt: skip
+    est.fit(X[:300], Y[:300], X_val=X_val, y_val=Y_val)
+    best = min(est.net_.history[:, "valid_loss"])
+    plain = sum(
+        -np.mean(np.log(proba[np.arange(len(Y_val)), Y_val[:, j]]))
+        for j, proba in enumerate(est.predict_proba(X_val))
+    )
+    assert best == pytest.approx(plain, rel=1e-4)
+
+
 def test_label_smoothing_bounds_the_confidence_on_separable_data():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 2)).astype(np.float32)
