@@ -130,6 +130,7 @@ loaders in ``_data.py``.
 
 import argparse
 import datetime
+import os
 import platform
 import shlex
 import subprocess
@@ -316,7 +317,13 @@ def print_header(args):
 
 
 def _code_revision():
-    """The repository's commit, flagged when sklearn_mtl/ has uncommitted changes."""
+    """The repository's commit, flagged when sklearn_mtl/ has uncommitted changes.
+
+    ``SKLEARN_MTL_COMMIT`` names it where the run is a copy of the tree
+    outside git (``git archive``), as in ``bench_sparse.py``.
+    """
+    if os.environ.get("SKLEARN_MTL_COMMIT"):
+        return f"commit {os.environ['SKLEARN_MTL_COMMIT']}"
     git = ["git", "-C", str(_data.REPO_ROOT)]
     try:
         commit = subprocess.run(
