@@ -210,6 +210,15 @@ def mtl_task_fusion(bench, data, fold, quick):
     return predictions, f"{n_joint} joint labels"
 
 
+def mtl_net_smoothed_ensemble(bench, data, fold, quick):
+    params = dict(
+        bench.net, label_smoothing=NET_LABEL_SMOOTHING, n_ensemble=ENSEMBLE_MEMBERS
+    )
+    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
+    model.fit(fold.X_train, fold.Y_train)
+    return _task_predictions(model, fold.X_test, data.kinds), ""
+
+
 def mtl_net_ensemble(bench, data, fold, quick):
     params = dict(bench.net, n_ensemble=ENSEMBLE_MEMBERS)
     model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
@@ -511,11 +520,15 @@ MODELS = {
     "(18) multi-task net, architecture tuned": architecture_tuned,
     f"(19) network of (2), label_smoothing={NET_LABEL_SMOOTHING}": mtl_net_smoothed,
     "(20) task fusion (joint label)": mtl_task_fusion,
+    f"(21) network of (2), label_smoothing={NET_LABEL_SMOOTHING}, "
+    f"n_ensemble={ENSEMBLE_MEMBERS}": mtl_net_smoothed_ensemble,
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]
 OLD_DEFAULT, ENSEMBLE, REALMLP, TABM, NET_ENSEMBLE = list(MODELS)[8:13]
-ARCHITECTURE_TUNED, NET_SMOOTHED, TASK_FUSION = list(MODELS)[17:20]
+ARCHITECTURE_TUNED, NET_SMOOTHED, TASK_FUSION, NET_SMOOTHED_ENSEMBLE = list(MODELS)[
+    17:21
+]
 
 
 def model_number(name):
@@ -528,7 +541,7 @@ def models_for(bench, numbers=None):
 
     (6) runs only where ``bench.random_forest`` is set, (7) and (8) only where
     ``bench.auxiliary`` is, (11) and (12) only where ``pytabkit`` is
-    installed, (13) and (19) only where ``bench.net_ensemble`` is set, (20)
+    installed, (13), (19) and (21) only where ``bench.net_ensemble`` is set, (20)
     only where ``bench.task_fusion`` is. With
     ``numbers``, only the models of those numbers (``{7, 8}``: models (7)
     and (8)).
@@ -542,6 +555,7 @@ def models_for(bench, numbers=None):
         TABM: not PYTABKIT,
         NET_ENSEMBLE: not bench.net_ensemble,
         NET_SMOOTHED: not bench.net_ensemble,
+        NET_SMOOTHED_ENSEMBLE: not bench.net_ensemble,
         TASK_FUSION: not bench.task_fusion,
     }
     return [

@@ -62,6 +62,8 @@ Six public data sets with several targets each, up to eighteen contenders each:
     and never-married: four classes; species and sex: six), learned by the
     network of (2) beside the regression tasks; each task's probabilities
     are the joint ones summed over the other tasks' labels.
+(21) on Tox21 only, the network of (19) with ``n_ensemble=8``: still one
+    fit of one estimator on the fingerprints alone.
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;
