@@ -130,6 +130,7 @@ def test_quality_benchmark_runs_the_random_forest_where_asked(benchmarks_path):
         _quality_models.AUXILIARY_ENSEMBLE,
         _quality_models.NET_ENSEMBLE,
         _quality_models.NET_SMOOTHED,
+        _quality_models.NET_SMOOTHED_ENSEMBLE,
         _quality_models.TASK_FUSION,
     }
     if not _quality_models.PYTABKIT:
