@@ -57,12 +57,13 @@ class StackedLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound, generator=generator)
 
     def forward(self, X):
-        if X.ndim == 2:  # one input for all: one matrix product of all outputs
-            flat = self.weight.permute(1, 0, 2).reshape(self.n_in, -1)
-            # -1 rather than len(X): an int would fix the batch size of a
-            # traced (ONNX) graph.
-            out = (X @ flat).view(-1, self.n_stack, self.n_out)
-            return out.transpose(0, 1) + self.bias.unsqueeze(1)
+        if X.ndim == 2:
+            # One input for all: broadcast, not copied, over the stack. (The
+            # weights flattened into one matrix product cost a copy of them
+            # each step, and a transposed output: slower on CPU.) -1 rather
+            # than len(X): an int would fix the batch size of a traced
+            # (ONNX) graph.
+            X = X.expand(self.n_stack, -1, -1)
         return torch.baddbmm(self.bias.unsqueeze(1), X, self.weight)
 
 

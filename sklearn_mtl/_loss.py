@@ -24,9 +24,21 @@ def task_means(sums, counts):
 def _elementwise_loss(name, output, target, label_smoothing=0.0):
     """Per-row loss of one task; ``target`` holds no NaN."""
     if name == "log_loss":
-        return F.cross_entropy(
-            output, target.long(), reduction="none", label_smoothing=label_smoothing
-        )
+        target = target.long()
+        if not label_smoothing:
+            return F.cross_entropy(output, target, reduction="none")
+        # Against the smoothed class probabilities: the same loss as
+        # cross_entropy(label_smoothing=...), in fewer operations on CPU.
+        # (A comparison, not scatter_: torch.func.vmap, used by the task
+        # affinity, has a batching rule for it.)
+        n_classes = output.shape[1]
+        classes = torch.arange(n_classes, device=output.device)
+        smoothed = torch.where(
+            classes == target[:, None],
+            1 - label_smoothing + label_smoothing / n_classes,
+            label_smoothing / n_classes,
+        ).to(output.dtype)
+        return F.cross_entropy(output, smoothed, reduction="none")
     output = output[:, 0]
     if name == "squared_error":
         return F.mse_loss(output, target, reduction="none")

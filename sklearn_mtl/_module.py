@@ -24,6 +24,60 @@ ACTIVATIONS = {
 }
 
 
+#: Dropout masks are drawn 16 bits an element: the drop probability is
+#: rounded to a multiple of ``2**-16`` (:func:`dropout_keep_mask`).
+_MASK_BITS = 16
+
+
+def dropout_keep_mask(X, p, generator=None):
+    """The scaled keep mask of inverted dropout for ``X``, as ``X``'s dtype.
+
+    Each element is kept (and scaled by ``1 / (1 - p)``) with probability
+    ``1 - p``, ``p`` rounded to a multiple of ``2**-16``, and zero otherwise.
+
+    :class:`torch.nn.Dropout` draws one float per element
+    (``bernoulli_``), which on CPU costs more than the small layers it
+    follows; here one 63-bit draw (``random_``) gives three elements their
+    16 bits, about three times cheaper. See "Dropout masks" in the speed
+    benchmarks page.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The activations the mask is for: its shape, dtype and device.
+    p : float
+        Drop probability, in [0, 1).
+    generator : torch.Generator or None, default=None
+        Where the bits come from; None: torch's global generator.
+
+    Returns
+    -------
+    mask : torch.Tensor
+        Of ``X``'s shape: ``0`` or ``1 / (1 - p)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_mtl._module import dropout_keep_mask
+    >>> g = torch.Generator().manual_seed(0)
+    >>> mask = dropout_keep_mask(torch.ones(1000, 100), 0.25, g)
+    >>> [round(v, 4) for v in sorted(mask.unique().tolist())]
+    [0.0, 1.3333]
+    >>> round(float((mask == 0).float().mean()), 2)
+    0.25
+    """
+    levels = 1 << _MASK_BITS
+    dropped = min(round(p * levels), levels - 1)
+    n = X.numel()
+    # random_() with no bounds draws 63 bits, uniform on [0, 2**63): as
+    # four int16, the lower three are uniform on [-2**15, 2**15), the
+    # fourth is not and goes unused.
+    words = torch.empty((n + 2) // 3, dtype=torch.int64, device=X.device)
+    bits = words.random_(generator=generator).view(torch.int16).view(-1, 4)[:, :3]
+    keep = (bits >= dropped - levels // 2).view(-1)[:n].view(X.shape)
+    return keep.to(X.dtype).mul_(levels / (levels - dropped))
+
+
 class FitDropout(nn.Dropout):
     """Dropout drawing its masks from a generator owned by the fit.
 
@@ -31,16 +85,16 @@ class FitDropout(nn.Dropout):
     fits running at once in threads would share: their results would depend
     on the interleaving. The fit sets ``generator`` for its training
     (:func:`set_generator`) and clears it afterwards, so the module pickles;
-    without one it behaves exactly like :class:`torch.nn.Dropout`.
+    without one the masks come from torch's global generator. The masks are
+    :func:`dropout_keep_mask`'s, cheaper to draw than ``nn.Dropout``'s.
     """
 
     generator = None
 
     def forward(self, X):
-        if not self.training or not self.p or self.generator is None:
-            return super().forward(X)
-        keep = torch.empty_like(X).bernoulli_(1 - self.p, generator=self.generator)
-        return X * keep / (1 - self.p)
+        if not self.training or not self.p:
+            return X
+        return X * dropout_keep_mask(X, self.p, self.generator)
 
 
 def set_generator(module, generator):

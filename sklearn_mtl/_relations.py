@@ -28,7 +28,10 @@ def _mixing(net, X, num_threads, average):
     parts, total = [], None
     with torch.inference_mode(), torch_threads(num_threads):
         for start in range(0, len(rows), step):
-            weights = module.trunk.mixing(rows[start : start + step].to(device))
+            batch = rows[start : start + step].to(device)
+            if batch.layout == torch.sparse_csr:  # as the network's forward does
+                batch = batch.to_dense()
+            weights = module.trunk.mixing(batch)
             weights = weights.double().cpu()
             if average:
                 batch_sum = weights.sum(0)

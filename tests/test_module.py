@@ -8,6 +8,7 @@ from torch import nn
 from sklearn_mtl._layout import pack
 from sklearn_mtl._loss import MaskedMultiTaskLoss, task_means
 from sklearn_mtl._module import (
+    FitDropout,
     LinearHeads,
     MultiTaskNetwork,
     _make_mlp,
@@ -22,6 +23,48 @@ def _seed():
 
 def _X(n=5, n_features=3):
     return torch.randn(n, n_features)
+
+
+# -- dropout ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_zeroes_a_fraction_p_and_keeps_the_mean(p):
+    dropout = FitDropout(p).train()
+    out = dropout(torch.ones(400, 500))
+    assert abs(float((out == 0).float().mean()) - p) < 0.005
+    assert abs(float(out.mean()) - 1) < 0.02
+    # p is rounded to a multiple of 2**-16
+    assert out.unique().tolist() == [0.0, pytest.approx(1 / (1 - p), rel=1e-4)]
+
+
+def test_dropout_masks_are_independent_across_elements():
+    out = FitDropout(0.5).train()(torch.ones(2000, 64))
+    # Neighbours share a 64-bit draw: their masks must still be uncorrelated.
+    kept = (out > 0).float()
+    correlation = torch.corrcoef(
+        torch.stack([kept[:, ::2].ravel(), kept[:, 1::2].ravel()])
+    )
+    assert abs(float(correlation[0, 1])) < 0.02
+
+
+def test_dropout_follows_its_generator_and_passes_through_in_evaluation():
+    dropout = FitDropout(0.3)
+    X = torch.randn(50, 7)
+    masks = []
+    for _ in range(2):
+        dropout.generator = torch.Generator().manual_seed(4)
+        masks.append(dropout.train()(X))
+    torch.testing.assert_close(masks[0], masks[1])
+    assert torch.equal(dropout.eval()(X), X)
+
+
+def test_dropout_gradient_is_the_mask():
+    dropout = FitDropout(0.5).train()
+    X = torch.randn(30, 4, requires_grad=True)
+    out = dropout(X)
+    out.sum().backward()
+    torch.testing.assert_close(X.grad, (out != 0).float() * 2)
 
 
 # -- _make_mlp --------------------------------------------------------------------
