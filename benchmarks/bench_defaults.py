@@ -12,7 +12,11 @@ move it), with its range:
   with the tasks and a seed only. Early stopping changes the number of
   epochs, so the ratio is the whole fit's, and the epochs run are printed;
 - ``n_ensemble=k`` against one member at a fixed number of epochs (no early
-  stopping): the cost of ``k`` members per epoch.
+  stopping): the cost of ``k`` members per epoch;
+- the package's dropout (``FitDropout``, masks from 16-bit draws) against
+  ``torch.nn.Dropout`` (one ``bernoulli_`` float per element), forward and
+  backward at the trunk's activation shapes: dropout is most of what the
+  defaults add to a step on CPU.
 
 Run from the repository root::
 
@@ -24,9 +28,11 @@ import argparse
 import statistics
 import time
 
+import torch
 from _speed import make_data, markdown_table, pinned_threads
 
 from sklearn_mtl import MultiTaskNetEstimator, Task
+from sklearn_mtl._module import FitDropout
 
 TASKS = [
     ("binary", Task("classification")),
@@ -61,6 +67,38 @@ def _rounds(variants, X, y, n_rounds):
 def _ratio(times, top, bottom):
     ratios = [t / b for t, b in zip(times[top], times[bottom], strict=True)]
     return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def _dropout_seconds(dropout, shape, n_calls):
+    """CPU seconds of ``n_calls`` forward and backward passes through ``dropout``."""
+    X = torch.randn(shape, requires_grad=True)
+    grad = torch.ones(shape)
+    start = time.process_time()
+    for _ in range(n_calls):
+        dropout(X).backward(grad)
+    return time.process_time() - start
+
+
+def _dropout_table(n_rounds, n_calls):
+    rows = []
+    for shape in [(128, 128), (128, 64), (1024, 128)]:
+        variants = {"torch": torch.nn.Dropout(0.1), "package": FitDropout(0.1)}
+        times = {name: [] for name in variants}
+        for r in range(n_rounds):
+            names = list(variants)[r % 2 :] + list(variants)[: r % 2]
+            for name in names:
+                times[name].append(_dropout_seconds(variants[name], shape, n_calls))
+        per_call = {k: statistics.median(v) / n_calls * 1e6 for k, v in times.items()}
+        rows.append(
+            [
+                f"{shape[0]} × {shape[1]}",
+                f"{per_call['torch']:.0f}",
+                f"{per_call['package']:.0f}",
+                _ratio(times, "package", "torch"),
+            ]
+        )
+    header = ["activations", "nn.Dropout (µs)", "FitDropout (µs)", "FitDropout / nn"]
+    return markdown_table(header, rows)
 
 
 def main(argv=None):
@@ -105,6 +143,9 @@ def main(argv=None):
             )
         header = ["rows", "1 member (s)"] + [f"{k} members / 1" for k in MEMBERS]
         print(markdown_table(header, rows))
+        print("\n## Dropout masks: the package's against torch.nn.Dropout\n")
+        print("p=0.1, forward and backward, training mode.\n")
+        print(_dropout_table(max(n_rounds, 3), 20 if args.quick else 500))
         print(f"\n{n_rounds} round(s); CPU seconds of one thread; median (range).")
 
 
