@@ -135,6 +135,32 @@ class MixtureOfExperts(nn.Module):
         return torch.einsum("ube,ebd->ubd", gates, experts)
 
 
+# With one expert of a kind, as in CGC's usual 1 + 1, the mixture is one
+# broadcast product: cheaper on CPU than einsum's general contraction.
+
+
+def _mix_task_experts(gates, experts):
+    """Each unit's gate-weighted sum of its own experts.
+
+    ``gates``: (n_units, n_rows, n_task); ``experts``: (n_units, n_task,
+    n_rows, width); returns (n_units, n_rows, width).
+    """
+    if experts.shape[1] == 1:
+        return gates * experts[:, 0]
+    return torch.einsum("ubt,utbd->ubd", gates, experts)
+
+
+def _mix_shared_experts(gates, experts):
+    """Each unit's gate-weighted sum of the shared experts.
+
+    ``gates``: (n_units, n_rows, n_shared); ``experts``: (n_shared, n_rows,
+    width); returns (n_units, n_rows, width).
+    """
+    if experts.shape[0] == 1:
+        return gates * experts[0]
+    return torch.einsum("ubs,sbd->ubd", gates, experts)
+
+
 class _PLELevel(nn.Module):
     """One extraction level of PLE: task experts, shared experts and gates."""
 
@@ -173,13 +199,9 @@ class _PLELevel(nn.Module):
         gates = self.gates(task_input)  # (n_units, n_rows, n_task + n_shared)
         parts = []
         if task_experts is not None:
-            parts.append(
-                torch.einsum("ubt,utbd->ubd", gates[..., : self.n_task], task_experts)
-            )
+            parts.append(_mix_task_experts(gates[..., : self.n_task], task_experts))
         if shared is not None:
-            parts.append(
-                torch.einsum("ubs,sbd->ubd", gates[..., self.n_task :], shared)
-            )
+            parts.append(_mix_shared_experts(gates[..., self.n_task :], shared))
         out = parts[0] if len(parts) == 1 else parts[0] + parts[1]
         shared_out = None
         if self.shared_gate is not None:
