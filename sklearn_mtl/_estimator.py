@@ -192,7 +192,9 @@ class MultiTaskNetEstimator(_BaseComposition):
     dropout : float, default=0.1
         Dropout probability after every hidden layer, in [0, 1). (The
         default was 0.0 before; see the quality benchmark's page, "Choosing
-        the defaults".)
+        the defaults".) The masks are drawn 16 bits per unit, so the
+        probability applied is ``dropout`` rounded to a multiple of
+        ``2**-16``: cheaper than :class:`torch.nn.Dropout`'s masks on CPU.
 
     n_ensemble : int, default=1
         Members of a parameter-efficient ensemble trained in one fit
