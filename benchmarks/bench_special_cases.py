@@ -8,7 +8,11 @@ the order, and prints each variant's time relative to the library as it is
 
 - formatting the epoch log only when it is printed (``EpochLog``);
 - Adam's fused implementation (``_net.FUSED_OPTIMIZERS``);
-- the heads fused into one linear layer (``LinearHeads``, ``fuse_heads``).
+- the heads fused into one linear layer (``LinearHeads``, ``fuse_heads``);
+- the losses of the tasks of one kind computed together
+  (``_loss._grouped_loss``), on data of many tasks of one kind (12 binary
+  tasks, as Tox21's assays; 139 regression tasks, as School's schools), the
+  variant computing each task's loss on its own as before.
 
 A ratio above 1 means switching the special case off makes fits slower. It
 reaches into private names on purpose: these are what it measures. (A
@@ -27,10 +31,13 @@ import dataclasses
 import statistics
 import time
 
+import numpy as np
+import torch
 from _speed import make_data, make_estimator, markdown_table, pinned_threads
 from skorch.callbacks import PrintLog
 
-from sklearn_mtl import _estimator, _net, _training
+from sklearn_mtl import MultiTaskNetEstimator, Task, _estimator, _loss, _net, _training
+from sklearn_mtl._layout import unpack
 
 
 @contextlib.contextmanager
@@ -66,6 +73,61 @@ VARIANTS = {
 }
 
 
+def _task_sums_task_by_task(self, outputs, targets):
+    """``MaskedMultiTaskLoss.task_sums`` as it was: a loss per task, stacked."""
+    codes, weights = unpack(targets, len(self.losses))
+    n_members = outputs[0].shape[0] // max(len(codes), 1)
+    if n_members > 1:
+        codes, weights = codes.repeat(n_members, 1), weights.repeat(n_members, 1)
+    smoothing = self.label_smoothing if self.training else 0.0
+    row_losses = torch.stack(
+        [
+            _loss._elementwise_loss(name, output, codes[:, j], smoothing)
+            for j, (name, output) in enumerate(zip(self.losses, outputs))
+        ],
+        dim=1,
+    )
+    return (row_losses * weights).sum(dim=0), weights.sum(dim=0)
+
+
+MANY_TASKS_VARIANTS = {
+    "as it is": contextlib.nullcontext,
+    "losses task by task": lambda: _patched(
+        _loss.MaskedMultiTaskLoss, "task_sums", _task_sums_task_by_task
+    ),
+}
+
+
+def make_many_tasks(n_samples, n_tasks, kind, seed=0):
+    """50 features, ``n_tasks`` tasks of one kind with half their labels missing."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, 50), dtype=np.float32)
+    Y = X[:, :5] @ rng.standard_normal((5, n_tasks))
+    Y += rng.standard_normal((n_samples, n_tasks))
+    if kind == "classification":
+        Y = (Y > 0).astype(float)
+    Y[rng.random(Y.shape) < 0.5] = np.nan
+    return X, Y, [(f"t{k}", Task(kind)) for k in range(n_tasks)]
+
+
+def time_many_tasks(n_samples, n_tasks, kind, epochs, rounds):
+    """Per variant of ``MANY_TASKS_VARIANTS``, its fit times over rounds."""
+    X, Y, tasks = make_many_tasks(n_samples, n_tasks, kind)
+    names = list(MANY_TASKS_VARIANTS)
+    times = {name: [] for name in names}
+    for r in range(rounds + 1):  # round 0 warms up
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            with MANY_TASKS_VARIANTS[name]():
+                est = MultiTaskNetEstimator(
+                    tasks, max_epochs=epochs, early_stopping=False, random_state=0
+                )
+                start = time.perf_counter()
+                est.fit(X, Y)
+                if r:
+                    times[name].append(time.perf_counter() - start)
+    return times
+
+
 def time_variants(n_samples, epochs, rounds):
     """Per variant, the fit times of ``rounds`` rotating rounds."""
     X, y = make_data(n_samples)
@@ -84,7 +146,7 @@ def time_variants(n_samples, epochs, rounds):
     return times
 
 
-def print_table(n_samples, epochs, rounds, times):
+def print_table(n_samples, epochs, rounds, times, title=None):
     base = times["as it is"]
     rows = []
     for name, values in times.items():
@@ -97,7 +159,8 @@ def print_table(n_samples, epochs, rounds, times):
                 f"{min(ratios):.3f}–{max(ratios):.3f}",
             ]
         )
-    print(f"## n = {n_samples:,}, {epochs} epochs, {rounds} rounds\n")
+    title = title or f"n = {n_samples:,}"
+    print(f"## {title}, {epochs} epochs, {rounds} rounds\n")
     header = ["variant", "median fit (s)", "median ratio to 'as it is'", "range"]
     print(markdown_table(header, rows) + "\n")
 
@@ -113,6 +176,12 @@ def main(argv=None):
             print_table(
                 n_samples, epochs, rounds, time_variants(n_samples, epochs, rounds)
             )
+        n_samples = 500 if args.quick else 4_000
+        epochs, rounds = (2, 1) if args.quick else (5, 7)
+        for n_tasks, kind in [(12, "classification"), (139, "regression")]:
+            times = time_many_tasks(n_samples, n_tasks, kind, epochs, rounds)
+            title = f"n = {n_samples:,}, {n_tasks} {kind} tasks (the defaults)"
+            print_table(n_samples, epochs, rounds, times, title)
 
 
 if __name__ == "__main__":

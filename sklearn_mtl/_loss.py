@@ -47,6 +47,45 @@ def _elementwise_loss(name, output, target, label_smoothing=0.0):
     return F.huber_loss(output, target, reduction="none", delta=1.0)
 
 
+def _loss_groups(losses, outputs):
+    """The tasks by loss and output width, in order of first appearance.
+
+    Returns a list of ``((loss name, n_outputs), [task indices])``.
+    """
+    groups = {}
+    for j, (name, output) in enumerate(zip(losses, outputs)):
+        groups.setdefault((name, output.shape[1]), []).append(j)
+    return list(groups.items())
+
+
+def _grouped_loss(name, outputs, targets, label_smoothing=0.0):
+    """Per-row losses of several tasks of one loss and one output width.
+
+    ``outputs``: per task, its (n_rows, n_outputs) tensor; ``targets``: of
+    shape (n_rows, n_tasks), no NaN. Returns (n_rows, n_tasks), column ``j``
+    equal to :func:`_elementwise_loss` of task ``j``.
+    """
+    if name == "log_loss":
+        log_proba = torch.log_softmax(torch.stack(outputs, dim=2), dim=1)
+        target = targets.long()
+        if not label_smoothing:
+            return -log_proba.gather(1, target[:, None, :])[:, 0]
+        n_classes = log_proba.shape[1]
+        classes = torch.arange(n_classes, device=log_proba.device)[None, :, None]
+        smoothed = torch.where(
+            classes == target[:, None, :],
+            1 - label_smoothing + label_smoothing / n_classes,
+            label_smoothing / n_classes,
+        ).to(log_proba.dtype)
+        return -(smoothed * log_proba).sum(dim=1)
+    output = torch.cat(outputs, dim=1)
+    if name == "squared_error":
+        return F.mse_loss(output, targets, reduction="none")
+    if name == "absolute_error":
+        return F.l1_loss(output, targets, reduction="none")
+    return F.huber_loss(output, targets, reduction="none", delta=1.0)
+
+
 class MaskedMultiTaskLoss(nn.Module):
     """Weighted sum of per-task losses, each averaged over its labelled rows.
 
@@ -107,18 +146,33 @@ class MaskedMultiTaskLoss(nn.Module):
         n_members = outputs[0].shape[0] // max(len(codes), 1)
         if n_members > 1:  # an ensemble in training: each member's rows in turn
             codes, weights = codes.repeat(n_members, 1), weights.repeat(n_members, 1)
-        # One (n_rows, n_tasks) matrix of row losses, weighted and summed at
-        # once: fewer small tensor operations per training step.
         # The smoothed loss keeps falling while the plain one rises again:
         # stopping on it would train to max_epochs (see the docstring).
         smoothing = self.label_smoothing if self.training else 0.0
-        row_losses = torch.stack(
-            [
-                _elementwise_loss(name, output, codes[:, j], smoothing)
-                for j, (name, output) in enumerate(zip(self.losses, outputs))
-            ],
-            dim=1,
-        )
+        # One (n_rows, n_tasks) matrix of row losses, weighted and summed at
+        # once, computed group by group: the tasks of one loss and one output
+        # width share their operations, so that a step's cost does not grow
+        # with the number of tasks by a dozen small operations each.
+        parts, columns = [], []
+        for (name, _), group in _loss_groups(self.losses, outputs):
+            if len(group) == 1:
+                j = group[0]
+                part = _elementwise_loss(name, outputs[j], codes[:, j], smoothing)
+                parts.append(part[:, None])
+            else:
+                targets = codes.index_select(
+                    1, torch.as_tensor(group, device=codes.device)
+                )
+                parts.append(
+                    _grouped_loss(name, [outputs[j] for j in group], targets, smoothing)
+                )
+            columns += group
+        row_losses = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        if columns == sorted(columns):
+            return (row_losses * weights).sum(dim=0), weights.sum(dim=0)
+        # Back from the groups' order to the tasks'.
+        order = torch.as_tensor(columns, device=row_losses.device)
+        row_losses = row_losses.index_select(1, torch.argsort(order))
         return (row_losses * weights).sum(dim=0), weights.sum(dim=0)
 
     def effective_weights(self):

@@ -401,3 +401,37 @@ def test_loss_effective_weights_are_the_task_weights():
     torch.testing.assert_close(loss.effective_weights(), torch.tensor([0.5, 2.0]))
     assert not loss.per_task_gradients
     assert "weights" in dict(loss.named_buffers())
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_tasks_of_one_loss_share_their_operations_with_the_same_result(smoothing):
+    # Interleaved kinds and widths: groups (log_loss, 2), (squared_error, 1),
+    # (log_loss, 3) and a lone huber task, taken back to the tasks' order.
+    losses = ["log_loss", "squared_error", "log_loss", "log_loss", "squared_error"]
+    losses += ["huber", "log_loss"]
+    widths = [2, 1, 2, 3, 1, 1, 2]
+    n = 40
+    outputs = tuple(torch.randn(n, w, requires_grad=True) for w in widths)
+    codes = [
+        np.random.default_rng(j).integers(0, w, n).astype(float)
+        if loss == "log_loss"
+        else np.random.default_rng(j).normal(size=n)
+        for j, (loss, w) in enumerate(zip(losses, widths))
+    ]
+    weights = [np.random.default_rng(10 + j).random(n) for j in range(len(losses))]
+    targets = _targets(codes, weights)
+    criterion = MaskedMultiTaskLoss(losses, [1.0] * len(losses), smoothing).train()
+    sums, counts = criterion.task_sums(outputs, targets)
+    for j, (loss, output) in enumerate(zip(losses, outputs)):
+        code = torch.as_tensor(codes[j], dtype=torch.float32)
+        if loss == "log_loss":
+            row = nn.functional.cross_entropy(
+                output, code.long(), reduction="none", label_smoothing=smoothing
+            )
+        elif loss == "squared_error":
+            row = (output[:, 0] - code) ** 2
+        else:
+            row = nn.functional.huber_loss(output[:, 0], code, reduction="none")
+        weight = torch.as_tensor(weights[j], dtype=torch.float32)
+        torch.testing.assert_close(sums[j], (row * weight).sum())
+        torch.testing.assert_close(counts[j], weight.sum())
