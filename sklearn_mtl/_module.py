@@ -38,8 +38,9 @@ def dropout_keep_mask(X, p, generator=None):
     :class:`torch.nn.Dropout` draws one float per element
     (``bernoulli_``), which on CPU costs more than the small layers it
     follows; here one 63-bit draw (``random_``) gives three elements their
-    16 bits, about three times cheaper. See "Dropout masks" in the speed
-    benchmarks page.
+    16 bits, fewer and cheaper draws. See "What the defaults and
+    ``n_ensemble`` cost" in the quality benchmarks page for the measured
+    difference (``benchmarks/bench_defaults.py``).
 
     Parameters
     ----------
