@@ -37,7 +37,7 @@ def dropout_keep_mask(X, p, generator=None):
 
     :class:`torch.nn.Dropout` draws one float per element
     (``bernoulli_``), which on CPU costs more than the small layers it
-    follows; here one 63-bit draw (``random_``) gives three elements their
+    follows; here one 64-bit draw (``random_``) gives four elements their
     16 bits, fewer and cheaper draws. See "What the defaults and
     ``n_ensemble`` cost" in the quality benchmarks page for the measured
     difference (``benchmarks/bench_defaults.py``).
@@ -70,12 +70,13 @@ def dropout_keep_mask(X, p, generator=None):
     levels = 1 << _MASK_BITS
     dropped = min(round(p * levels), levels - 1)
     n = X.numel()
-    # random_() with no bounds draws 63 bits, uniform on [0, 2**63): as
-    # four int16, the lower three are uniform on [-2**15, 2**15), the
-    # fourth is not and goes unused.
-    words = torch.empty((n + 2) // 3, dtype=torch.int64, device=X.device)
-    bits = words.random_(generator=generator).view(torch.int16).view(-1, 4)[:, :3]
-    keep = (bits >= dropped - levels // 2).view(-1)[:n].view(X.shape)
+    # random_ over the whole int64 range fills all 64 bits (random_()
+    # without bounds stops at 2**63): as int16, four values uniform on
+    # [-2**15, 2**15) a draw, compared in one contiguous pass.
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=X.device)
+    words.random_(-(2**63), None, generator=generator)
+    bits = words.view(torch.int16)[:n].view(X.shape)
+    keep = bits >= dropped - levels // 2
     return keep.to(X.dtype).mul_(levels / (levels - dropped))
 
 
