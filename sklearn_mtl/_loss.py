@@ -31,15 +31,29 @@ def _elementwise_loss(name, output, target, label_smoothing=0.0):
         # cross_entropy(label_smoothing=...), in fewer operations on CPU.
         # (A comparison, not scatter_: torch.func.vmap, used by the task
         # affinity, has a batching rule for it.)
-        n_classes = output.shape[1]
-        classes = torch.arange(n_classes, device=output.device)
-        smoothed = torch.where(
-            classes == target[:, None],
-            1 - label_smoothing + label_smoothing / n_classes,
-            label_smoothing / n_classes,
-        ).to(output.dtype)
+        smoothed = _smoothed_targets(target, output, label_smoothing)
         return F.cross_entropy(output, smoothed, reduction="none")
-    output = output[:, 0]
+    return _regression_loss(name, output[:, 0], target)
+
+
+def _smoothed_targets(target, like, label_smoothing):
+    """Class probabilities ``1 - s + s / C`` on the label, ``s / C`` elsewhere.
+
+    ``target``: class indices of shape (n_rows,) or (n_rows, n_tasks);
+    returns ``like``'s shape and dtype, classes along dimension 1.
+    """
+    n_classes = like.shape[1]
+    classes = torch.arange(n_classes, device=like.device)
+    classes = classes.view(n_classes, *[1] * (target.ndim - 1))
+    return torch.where(
+        classes == target.unsqueeze(1),
+        1 - label_smoothing + label_smoothing / n_classes,
+        label_smoothing / n_classes,
+    ).to(like.dtype)
+
+
+def _regression_loss(name, output, target):
+    """Elementwise regression loss ``name`` of two tensors of one shape."""
     if name == "squared_error":
         return F.mse_loss(output, target, reduction="none")
     if name == "absolute_error":
@@ -70,20 +84,9 @@ def _grouped_loss(name, outputs, targets, label_smoothing=0.0):
         target = targets.long()
         if not label_smoothing:
             return -log_proba.gather(1, target[:, None, :])[:, 0]
-        n_classes = log_proba.shape[1]
-        classes = torch.arange(n_classes, device=log_proba.device)[None, :, None]
-        smoothed = torch.where(
-            classes == target[:, None, :],
-            1 - label_smoothing + label_smoothing / n_classes,
-            label_smoothing / n_classes,
-        ).to(log_proba.dtype)
+        smoothed = _smoothed_targets(target, log_proba, label_smoothing)
         return -(smoothed * log_proba).sum(dim=1)
-    output = torch.cat(outputs, dim=1)
-    if name == "squared_error":
-        return F.mse_loss(output, targets, reduction="none")
-    if name == "absolute_error":
-        return F.l1_loss(output, targets, reduction="none")
-    return F.huber_loss(output, targets, reduction="none", delta=1.0)
+    return _regression_loss(name, torch.cat(outputs, dim=1), targets)
 
 
 class MaskedMultiTaskLoss(nn.Module):
