@@ -171,11 +171,9 @@ class MaskedMultiTaskLoss(nn.Module):
                 )
             columns += group
         row_losses = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        if columns == sorted(columns):
-            return (row_losses * weights).sum(dim=0), weights.sum(dim=0)
-        # Back from the groups' order to the tasks'.
-        order = torch.as_tensor(columns, device=row_losses.device)
-        row_losses = row_losses.index_select(1, torch.argsort(order))
+        if columns != sorted(columns):  # back from the groups' order to the tasks'
+            order = torch.as_tensor(columns, device=row_losses.device)
+            row_losses = row_losses.index_select(1, torch.argsort(order))
         return (row_losses * weights).sum(dim=0), weights.sum(dim=0)
 
     def effective_weights(self):

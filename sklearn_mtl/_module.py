@@ -24,11 +24,6 @@ ACTIVATIONS = {
 }
 
 
-#: Dropout masks are drawn 16 bits an element: the drop probability is
-#: rounded to a multiple of ``2**-16`` (:func:`dropout_keep_mask`).
-_MASK_BITS = 16
-
-
 def dropout_keep_mask(X, p, generator=None):
     """The scaled keep mask of inverted dropout for ``X``, as ``X``'s dtype.
 
@@ -67,7 +62,7 @@ def dropout_keep_mask(X, p, generator=None):
     >>> round(float((mask == 0).float().mean()), 2)
     0.25
     """
-    levels = 1 << _MASK_BITS
+    levels = 1 << 16  # each element reads one int16 of the draws below
     dropped = min(round(p * levels), levels - 1)
     n = X.numel()
     # random_ over the whole int64 range fills all 64 bits (random_()
