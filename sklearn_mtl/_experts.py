@@ -132,7 +132,10 @@ class MixtureOfExperts(nn.Module):
     def forward(self, X):
         experts = self.shared(X)  # (n_experts, n_rows, width)
         gates = self._gates(X)  # (n_units, n_rows, n_experts)
-        return torch.einsum("ube,ebd->ubd", gates, experts)
+        # One product per row, batched; einsum plans the same contraction
+        # with more copies, about 1.5x the time forward and backward on CPU.
+        mixed = torch.bmm(gates.transpose(0, 1), experts.transpose(0, 1))
+        return mixed.transpose(0, 1)
 
 
 # With one expert of a kind, as in CGC's usual 1 + 1, the mixture is one
