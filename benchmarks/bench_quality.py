@@ -64,6 +64,9 @@ Six public data sets with several targets each, up to eighteen contenders each:
     are the joint ones summed over the other tasks' labels.
 (21) on Tox21 only, the network of (19) with ``n_ensemble=8``: still one
     fit of one estimator on the fingerprints alone.
+(22) on Tox21 only, the network of (2) (equal task weights, no grid) as
+    MMoE: four experts, each of the trunk's (2048, 512) layers, where (14)'s
+    experts are (64, 32). Results in ``docs/benchmarks_architectures.md``.
 
 The grid of (2): head sizes ``()`` or ``(32,)`` for every task, crossed with
 task weightings: with 2-3 tasks, equal weights or one task at half weight;

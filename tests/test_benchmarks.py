@@ -131,6 +131,7 @@ def test_quality_benchmark_runs_the_random_forest_where_asked(benchmarks_path):
         _quality_models.NET_ENSEMBLE,
         _quality_models.NET_SMOOTHED,
         _quality_models.NET_SMOOTHED_ENSEMBLE,
+        _quality_models.NET_MMOE,
         _quality_models.TASK_FUSION,
     }
     if not _quality_models.PYTABKIT:
