@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from _data import BINARY, MULTICLASS, REGRESSION
 from _protocol import AUXILIARY_MEMBERS, AUXILIARY_NET, AUXILIARY_WEIGHT
+from sklearn.base import clone
 from sklearn.compose import (
     TransformedTargetRegressor,
     make_column_selector,
@@ -147,13 +148,6 @@ def mtl_ensemble(bench, data, fold, quick):
     return _task_predictions(model, fold.X_test, data.kinds), ""
 
 
-def mtl_net_smoothed(bench, data, fold, quick):
-    params = dict(bench.net, label_smoothing=NET_LABEL_SMOOTHING)
-    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
-    model.fit(fold.X_train, fold.Y_train)
-    return _task_predictions(model, fold.X_test, data.kinds), ""
-
-
 def mtl_task_fusion(bench, data, fold, quick):
     """(20): the classification tasks merged into one task of their joint label.
 
@@ -208,22 +202,6 @@ def mtl_task_fusion(bench, data, fold, quick):
                 np.array([originals[classes[i]] for i in marginal.argmax(axis=1)])
             )
     return predictions, f"{n_joint} joint labels"
-
-
-def mtl_net_smoothed_ensemble(bench, data, fold, quick):
-    params = dict(
-        bench.net, label_smoothing=NET_LABEL_SMOOTHING, n_ensemble=ENSEMBLE_MEMBERS
-    )
-    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
-    model.fit(fold.X_train, fold.Y_train)
-    return _task_predictions(model, fold.X_test, data.kinds), ""
-
-
-def mtl_net_ensemble(bench, data, fold, quick):
-    params = dict(bench.net, n_ensemble=ENSEMBLE_MEMBERS)
-    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
-    model.fit(fold.X_train, fold.Y_train)
-    return _task_predictions(model, fold.X_test, data.kinds), ""
 
 
 def _pytabkit(bench, data, fold, quick, classifier, regressor, params):
@@ -499,17 +477,19 @@ def architecture_tuned(bench, data, fold, quick):
     ]
 
 
-def mtl_net_mmoe(bench, data, fold, quick):
-    """(22): the network of (2) as MMoE, four experts each of its trunk's size.
+def _net_with(**overrides):
+    """(13), (19), (21), (22): the network of (2) (no grid), with ``overrides``.
 
-    (14)'s experts of (64, 32) are far narrower than the (2048, 512) trunk
-    that Tox21's tuned network needs; here each expert is that trunk
-    (``expert_sizes=None``), at four times its cost.
+    A component in ``overrides`` (an architecture) is cloned for each fit.
     """
-    params = dict(bench.net, architecture=MMoE(n_experts=4))
-    model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
-    model.fit(fold.X_train, fold.Y_train)
-    return _task_predictions(model, fold.X_test, data.kinds), ""
+
+    def fit_predict(bench, data, fold, quick):
+        params = dict(bench.net, **clone(overrides, safe=False))
+        model = _network(bench, _tasks(data.kinds), fold.seed, quick, params)
+        model.fit(fold.X_train, fold.Y_train)
+        return _task_predictions(model, fold.X_test, data.kinds), ""
+
+    return fit_predict
 
 
 MODELS = {
@@ -525,17 +505,28 @@ MODELS = {
     f"(10) multi-task net, n_ensemble={ENSEMBLE_MEMBERS}": mtl_ensemble,
     "(11) RealMLP-TD (pytabkit)": realmlp,
     "(12) TabM-D (pytabkit)": tabm,
-    f"(13) network of (2), n_ensemble={ENSEMBLE_MEMBERS}": mtl_net_ensemble,
+    f"(13) network of (2), n_ensemble={ENSEMBLE_MEMBERS}": _net_with(
+        n_ensemble=ENSEMBLE_MEMBERS
+    ),
     "(14) multi-task net, MMoE": _with_architecture("MMoE"),
     "(15) multi-task net, CGC (PLE)": _with_architecture("CGC"),
     "(16) multi-task net, cross-stitch": _with_architecture("cross-stitch"),
     "(17) multi-task net, task attention": _with_architecture("task attention"),
     "(18) multi-task net, architecture tuned": architecture_tuned,
-    f"(19) network of (2), label_smoothing={NET_LABEL_SMOOTHING}": mtl_net_smoothed,
+    f"(19) network of (2), label_smoothing={NET_LABEL_SMOOTHING}": _net_with(
+        label_smoothing=NET_LABEL_SMOOTHING
+    ),
     "(20) task fusion (joint label)": mtl_task_fusion,
     f"(21) network of (2), label_smoothing={NET_LABEL_SMOOTHING}, "
-    f"n_ensemble={ENSEMBLE_MEMBERS}": mtl_net_smoothed_ensemble,
-    "(22) network of (2), MMoE of 4 experts of its trunk": mtl_net_mmoe,
+    f"n_ensemble={ENSEMBLE_MEMBERS}": _net_with(
+        label_smoothing=NET_LABEL_SMOOTHING, n_ensemble=ENSEMBLE_MEMBERS
+    ),
+    # (22): (14)'s experts of (64, 32) are far narrower than the (2048, 512)
+    # trunk Tox21's network needs; here each expert is that trunk
+    # (expert_sizes=None), at four times its cost.
+    "(22) network of (2), MMoE of 4 experts of its trunk": _net_with(
+        architecture=MMoE(n_experts=4)
+    ),
 }
 MTL_TUNED, SINGLE_TASK, SKLEARN_MLP = list(MODELS)[1:4]
 FOREST, AUXILIARY, AUXILIARY_ENSEMBLE = list(MODELS)[5:8]

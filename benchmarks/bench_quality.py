@@ -1,6 +1,6 @@
 """Quality benchmark: where does multi-task learning help, on real data?
 
-Six public data sets with several targets each, up to eighteen contenders each:
+Six public data sets with several targets each, up to 22 contenders each:
 
 (1) ``MultiTaskNetEstimator`` with its default parameters (inputs standardized,
     categorical inputs one-hot encoded, ``random_state`` set);

@@ -132,8 +132,9 @@ class MixtureOfExperts(nn.Module):
     def forward(self, X):
         experts = self.shared(X)  # (n_experts, n_rows, width)
         gates = self._gates(X)  # (n_units, n_rows, n_experts)
-        # One product per row, batched; einsum plans the same contraction
-        # with more copies, about 1.5x the time forward and backward on CPU.
+        # One product per row, batched: einsum plans this contraction with
+        # more copies, slower on CPU (see "On another machine" on the
+        # architectures benchmark page).
         mixed = torch.bmm(gates.transpose(0, 1), experts.transpose(0, 1))
         return mixed.transpose(0, 1)
 
