@@ -15,7 +15,7 @@ from ._compat import _safe_indexing
 from ._composition import final_multitask, transform_through
 from ._grouping import group_tasks, suggest_task_groups
 from ._targets import read_targets
-from ._transfer_report import _task_column
+from ._transfer_report import single_task_models
 
 MODELS = ("grouped", "together", "alone")
 
@@ -134,16 +134,9 @@ def task_grouping_report(
         }
     )
     models = [(together, Y)]
-    for j, (name, task) in enumerate(ungrouped):
-        single = clone(estimator).set_params(
-            **{
-                f"{prefix}tasks": [(name, clone(task).set_params(weight=1.0))],
-                f"{prefix}weighting": "fixed",
-                f"{prefix}schedule": "joint",
-                f"{prefix}record_task_affinity": None,
-            }
-        )
-        models.append((single, _task_column(Y, j, name, column_names)))
+    models += single_task_models(
+        estimator, prefix, ungrouped, Y, column_names, record_task_affinity=None
+    )
     results = Parallel(n_jobs=n_jobs)(
         delayed(_fit_and_score)(clone(model), X, y, train, test)
         for model, y in models

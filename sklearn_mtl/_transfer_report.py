@@ -38,6 +38,29 @@ def _task_column(Y, j, name, column_names):
     return Y.reshape(len(Y), -1)[:, [j]]
 
 
+def single_task_models(estimator, prefix, tasks, Y, column_names, **params):
+    """(model, targets) for each task alone: ``estimator`` on that one task.
+
+    The task keeps its settings but weighs 1; the weighting is fixed and
+    the schedule joint (both are moot with one task). ``params`` (without
+    ``prefix``) are set too, to turn off what only the multi-task model
+    records. Used by :func:`transfer_report` and the grouping report.
+    """
+    models = []
+    for j, (name, task) in enumerate(tasks):
+        settings = {
+            "tasks": [(name, clone(task).set_params(weight=1.0))],
+            "weighting": "fixed",
+            "schedule": "joint",
+            **params,
+        }
+        single = clone(estimator).set_params(
+            **{f"{prefix}{key}": value for key, value in settings.items()}
+        )
+        models.append((single, _task_column(Y, j, name, column_names)))
+    return models
+
+
 def transfer_report(
     estimator: Any,
     X: ArrayLike,
@@ -128,16 +151,9 @@ def transfer_report(
             Y,
         )
     ]
-    for j, (name, task) in enumerate(tasks):
-        single = clone(estimator).set_params(
-            **{
-                f"{prefix}tasks": [(name, clone(task).set_params(weight=1.0))],
-                f"{prefix}weighting": "fixed",
-                f"{prefix}schedule": "joint",
-                f"{prefix}record_gradient_conflict": False,
-            }
-        )
-        models.append((single, _task_column(Y, j, name, column_names)))
+    models += single_task_models(
+        estimator, prefix, tasks, Y, column_names, record_gradient_conflict=False
+    )
     results = Parallel(n_jobs=n_jobs)(
         delayed(_fit_and_score)(
             clone(model), X, y, train, test, gradient_conflict and i == 0
