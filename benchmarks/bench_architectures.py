@@ -51,13 +51,25 @@ from sklearn_mtl import TaskAttention as Attention
 from sklearn_mtl._experts import make_architecture
 
 
-def make_synthetic(correlation, n_samples, n_features=100, n_sines=10, seed=0):
-    """The MMoE paper's two regression tasks with weight cosine ``correlation``."""
+def make_synthetic(
+    correlation, n_samples, n_features=100, n_sines=10, seed=0, sine_seed=None
+):
+    """The MMoE paper's two regression tasks with weight cosine ``correlation``.
+
+    The paper's sines have given constants ``alpha_i, beta_i``; here they
+    are drawn from a standard normal, with the data set (``sine_seed=None``:
+    a new shape of function each seed) or once from ``sine_seed`` (the same
+    function for every seed, which then differ only in the weight vectors'
+    directions, the rows, the noise and the initial weights).
+    """
     rng = np.random.RandomState(seed)
     u, _ = np.linalg.qr(rng.normal(size=(n_features, 2)))
     w1 = u[:, 0]
     w2 = correlation * u[:, 0] + np.sqrt(1 - correlation**2) * u[:, 1]
     alpha, beta = rng.normal(size=n_sines), rng.normal(size=n_sines)
+    if sine_seed is not None:
+        sines = np.random.RandomState(sine_seed)
+        alpha, beta = sines.normal(size=n_sines), sines.normal(size=n_sines)
     X = rng.normal(size=(n_samples, n_features)).astype(np.float32)
     Y = []
     for w in (w1, w2):
@@ -119,13 +131,13 @@ def quality_models(epochs, lr):
     ]
 
 
-def run_quality(correlations, seeds, n_train, n_test, epochs, lr=1e-3):
+def run_quality(correlations, seeds, n_train, n_test, epochs, lr=1e-3, sine_seed=None):
     models = quality_models(epochs, lr)
     results = {(label, p): [] for label, _ in models for p in correlations}
     gates = {}
     for p in correlations:
         for seed in seeds:
-            X, Y = make_synthetic(p, n_train + n_test, seed=seed)
+            X, Y = make_synthetic(p, n_train + n_test, seed=seed, sine_seed=sine_seed)
             Xtr, Ytr, Xte, Yte = X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
             for label, make in models:
                 errors = []
@@ -145,7 +157,12 @@ def run_quality(correlations, seeds, n_train, n_test, epochs, lr=1e-3):
     print(
         f"{n_train} training and {n_test} test rows, {epochs} epochs at lr={lr} "
         "(no early stopping, no dropout), "
-        f"{len(seeds)} seeds; mean ± sd over seeds.\n"
+        + (
+            "sines drawn per data set, "
+            if sine_seed is None
+            else f"the same sines for every seed (drawn from seed {sine_seed}), "
+        )
+        + f"{len(seeds)} seeds; mean ± sd over seeds.\n"
     )
     print("| model | " + " | ".join(f"p = {p}" for p in correlations) + " |")
     print("|---|" + "---:|" * len(correlations))
@@ -394,6 +411,11 @@ def main(argv=None):
         "--correlations", type=float, nargs="+", default=[1.0, 0.9, 0.5, 0.0]
     )
     parser.add_argument(
+        "--sine-seed", type=int, default=None,
+        help="of table 1: draw the sines once, from this seed, for every data "
+        "set (default: a new draw with each)",
+    )  # fmt: skip
+    parser.add_argument(
         "--deepctr", type=Path, default=None,
         help="folder holding an unpacked deepctr-torch wheel (never installed)",
     )  # fmt: skip
@@ -407,7 +429,7 @@ def main(argv=None):
             run_quality(
                 args.correlations, list(range(args.seeds)),
                 n_train=args.train_rows, n_test=2000, epochs=args.epochs,
-                lr=args.lr,
+                lr=args.lr, sine_seed=args.sine_seed,
             )  # fmt: skip
     if "speed" in sections:
         if args.quick:
