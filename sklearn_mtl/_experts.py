@@ -403,6 +403,48 @@ class TaskAttention(nn.Module):
 
 
 #: The architecture modules by the name the spec gives them.
+class UnitLinearHeads(nn.Module):
+    """Each task's linear head on its unit's representation, in one product.
+
+    Task ``t`` reads unit ``head_units[t]`` (the tasks of a group share a
+    unit) and has ``n_outputs[t]`` outputs. The function is that of one
+    ``nn.Linear(n_in, n_outputs[t])`` per task, but one batched product over
+    the units replaces a product per task, forward and backward: with many
+    tasks, the heads' small products would cost more than the network. A
+    unit's tasks sit side by side in its slice of the weight, padded to the
+    widest unit's; the padding's outputs are never read.
+
+    The input has shape (n_units, n_rows, n_in); the output is a tuple of
+    one (n_rows, n_outputs[t]) tensor per task.
+    """
+
+    def __init__(self, n_in, n_outputs, head_units):
+        super().__init__()
+        self.n_outputs = tuple(int(n) for n in n_outputs)
+        self.head_units = tuple(int(unit) for unit in head_units)
+        widths = [0] * (max(self.head_units) + 1)
+        self.offsets = []
+        for unit, n in zip(self.head_units, self.n_outputs):
+            self.offsets.append(widths[unit])
+            widths[unit] += n
+        self.offsets = tuple(self.offsets)
+        self.layer = StackedLinear(len(widths), n_in, max(widths))
+        # One task per unit, in order and all as wide: a unit's output is
+        # its task's, with no slicing.
+        self.one_per_unit = self.head_units == tuple(range(len(widths))) and all(
+            n == max(widths) for n in self.n_outputs
+        )
+
+    def forward(self, units):
+        per_unit = self.layer(units).unbind(0)
+        if self.one_per_unit:
+            return per_unit
+        return tuple(
+            per_unit[unit].narrow(1, offset, n)
+            for unit, offset, n in zip(self.head_units, self.offsets, self.n_outputs)
+        )
+
+
 MODULES = {
     "mmoe": MixtureOfExperts,
     "ple": ProgressiveLayeredExtraction,

@@ -389,7 +389,9 @@ class MultiTaskNetwork(nn.Module):
         Hidden layer sizes of each group's tower.
     fuse_heads : bool, default=True
         When no task has a group or hidden head layers, compute all heads
-        as one :class:`LinearHeads` layer (the same function, faster).
+        as one :class:`LinearHeads` layer (the same function, faster); with
+        an ``architecture``, when no task has hidden head layers, as one
+        :class:`sklearn_mtl._experts.UnitLinearHeads` over the units.
         ``heads`` is then that layer rather than a ``ModuleList``.
     n_ensemble : int, default=1
         Members of a parameter-efficient ensemble (TabM-mini): each row is
@@ -461,7 +463,7 @@ class MultiTaskNetwork(nn.Module):
         if architecture is not None:
             self._build_architecture(
                 n_features, heads, activation, dropout, head_groups,
-                architecture, architecture_params or {},
+                architecture, architecture_params or {}, fuse_heads,
             )  # fmt: skip
             return
         if num_embedding is not None:
@@ -516,10 +518,10 @@ class MultiTaskNetwork(nn.Module):
             )
 
     def _build_architecture(
-        self, n_features, heads, activation, dropout, groups, name, params
+        self, n_features, heads, activation, dropout, groups, name, params, fuse
     ):
         """The trunk as architecture ``name`` over units; one head per task."""
-        from ._experts import make_architecture
+        from ._experts import UnitLinearHeads, make_architecture
 
         # A unit is a task, or the tasks of one group (which share its gate,
         # experts or column).
@@ -535,6 +537,10 @@ class MultiTaskNetwork(nn.Module):
         width = self.trunk.out_features
         self.towers = nn.ModuleList()
         self.head_towers = [None] * len(heads)
+        if fuse and all(not sizes for sizes, _ in heads):
+            n_outputs = [n_outputs for _, n_outputs in heads]
+            self.heads = UnitLinearHeads(width, n_outputs, self.head_units)
+            return
         self.heads = nn.ModuleList()
         for head_sizes, n_outputs in heads:
             hidden, head_width = _make_mlp(width, head_sizes, activation, dropout)
@@ -559,6 +565,8 @@ class MultiTaskNetwork(nn.Module):
     def _forward(self, X):
         if self.head_units is not None:
             units = self.trunk(X)  # (n_units, n_rows, width)
+            if not isinstance(self.heads, nn.ModuleList):  # UnitLinearHeads
+                return self.heads(units)
             return tuple(
                 head(units[unit]) for head, unit in zip(self.heads, self.head_units)
             )

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from sklearn_mtl._experts import UnitLinearHeads
 from sklearn_mtl._layout import pack
 from sklearn_mtl._loss import MaskedMultiTaskLoss, task_means
 from sklearn_mtl._module import (
@@ -143,6 +144,39 @@ def test_linear_heads_equal_separate_heads():
             start += n_out
     X = _X(9, 4)
     for a, b in zip(fused(X), separate(X)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "groups", [None, ["g", None, "g", None]], ids=["unit per task", "a group"]
+)
+def test_architecture_heads_fused_equal_separate_heads(groups):
+    # Mixed widths (3 classes, 1 value, 2 classes); with the group, tasks 0
+    # and 2 read one unit and sit side by side in its slice of the weight.
+    heads = [((), 3), ((), 1), ((), 2), ((), 1)]
+    kwargs = dict(
+        architecture="mmoe",
+        architecture_params={"n_experts": 3, "expert_sizes": (5,), "gate_sizes": ()},
+        head_groups=groups,
+    )
+    fused = MultiTaskNetwork(4, (5,), heads, **kwargs)
+    separate = MultiTaskNetwork(4, (5,), heads, fuse_heads=False, **kwargs)
+    assert isinstance(fused.heads, UnitLinearHeads)
+    assert isinstance(separate.heads, nn.ModuleList)
+    separate.trunk.load_state_dict(fused.trunk.state_dict())
+    stacked = fused.heads
+    weight, bias = stacked.layer.weight, stacked.layer.bias  # (units, in, out)
+    with torch.no_grad():
+        for head, unit, start, (_, n_out) in zip(
+            separate.heads, stacked.head_units, stacked.offsets, heads
+        ):
+            (linear,) = head
+            linear.weight.copy_(weight[unit, :, start : start + n_out].T)
+            linear.bias.copy_(bias[unit, start : start + n_out])
+    X = _X(9, 4)
+    outputs = fused(X)
+    assert [tuple(o.shape) for o in outputs] == [(9, 3), (9, 1), (9, 2), (9, 1)]
+    for a, b in zip(outputs, separate(X)):
         torch.testing.assert_close(a, b)
 
 
