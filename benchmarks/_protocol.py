@@ -235,8 +235,9 @@ class Benchmark:
     (equal, or proportional to the labelled training rows). ``net`` holds
     the parameters of the networks of (2) and (3); ``scale=False`` feeds
     ``X`` to every model unscaled; ``random_forest=True`` adds model (6),
-    ``net_ensemble=True`` models (13), (19), (21) and (22), ``task_fusion=True`` model
-    (20) (a few classification tasks, merged into their joint label).
+    ``net_ensemble=True`` models (13), (19), (21) and (22),
+    ``task_fusion=True`` model (20) (a few classification tasks, merged
+    into their joint label).
     ``auxiliary``, when set, returns the auxiliary targets of models (7) and
     (8), which run only then: a DataFrame row for row with the loaded data's
     ``X``. ``_quality_models.models_for`` lists the models run on a data set.

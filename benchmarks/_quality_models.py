@@ -547,8 +547,8 @@ def models_for(bench, numbers=None):
 
     (6) runs only where ``bench.random_forest`` is set, (7) and (8) only where
     ``bench.auxiliary`` is, (11) and (12) only where ``pytabkit`` is
-    installed, (13), (19), (21) and (22) only where ``bench.net_ensemble`` is set, (20)
-    only where ``bench.task_fusion`` is. With
+    installed, (13), (19), (21) and (22) only where ``bench.net_ensemble``
+    is set, (20) only where ``bench.task_fusion`` is. With
     ``numbers``, only the models of those numbers (``{7, 8}``: models (7)
     and (8)).
     """

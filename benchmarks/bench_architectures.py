@@ -69,6 +69,8 @@ def make_synthetic(
     u, _ = np.linalg.qr(rng.normal(size=(n_features, 2)))
     w1 = u[:, 0]
     w2 = correlation * u[:, 0] + np.sqrt(1 - correlation**2) * u[:, 1]
+    # Drawn either way, so that the rows below are the same with or without
+    # ``sine_seed``.
     alpha, beta = rng.normal(size=n_sines), rng.normal(size=n_sines)
     if sine_seed is not None:
         sines = np.random.RandomState(sine_seed)

@@ -10,7 +10,9 @@ attention query). The heads sit on these representations.
 
 Experts, gates and columns are computed as batched products over stacked
 weights (:class:`StackedLinear`: one ``baddbmm`` or one matrix product per
-layer for all experts), never as a Python loop over experts or tasks.
+layer for all experts), never as a Python loop over experts or tasks; so
+are the tasks' linear heads on the units' representations
+(:class:`UnitLinearHeads`).
 
 Every module keeps the parameters that more than one task's loss reaches
 in its submodule ``shared``: that is what the weightings that combine
@@ -402,7 +404,6 @@ class TaskAttention(nn.Module):
         return tokens + torch.einsum("buv,vbd->ubd", weights, values)
 
 
-#: The architecture modules by the name the spec gives them.
 class UnitLinearHeads(nn.Module):
     """Each task's linear head on its unit's representation, in one product.
 
@@ -422,12 +423,11 @@ class UnitLinearHeads(nn.Module):
         super().__init__()
         self.n_outputs = tuple(int(n) for n in n_outputs)
         self.head_units = tuple(int(unit) for unit in head_units)
-        widths = [0] * (max(self.head_units) + 1)
-        self.offsets = []
+        widths, offsets = [0] * (max(self.head_units) + 1), []
         for unit, n in zip(self.head_units, self.n_outputs):
-            self.offsets.append(widths[unit])
+            offsets.append(widths[unit])
             widths[unit] += n
-        self.offsets = tuple(self.offsets)
+        self.offsets = tuple(offsets)
         self.layer = StackedLinear(len(widths), n_in, max(widths))
         # One task per unit, in order and all as wide: a unit's output is
         # its task's, with no slicing.
@@ -445,6 +445,7 @@ class UnitLinearHeads(nn.Module):
         )
 
 
+#: The architecture modules by the name the spec gives them.
 MODULES = {
     "mmoe": MixtureOfExperts,
     "ple": ProgressiveLayeredExtraction,
