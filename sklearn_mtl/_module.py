@@ -71,7 +71,14 @@ def dropout_keep_mask(X, p, generator=None):
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=X.device)
     words.random_(-(2**63), None, generator=generator)
     bits = words.view(torch.int16)[:n].view(X.shape)
-    keep = bits >= dropped - levels // 2
+    # Kept where bits >= low + 1. Clamping to [low, low + 1] and shifting
+    # gives the same 0/1 as that comparison, in integer operations that run
+    # vectorized on CPU, where a comparison and a cast from bool do not (see
+    # the dropout table of bench_defaults.py).
+    low = dropped - levels // 2 - 1
+    if low < -(levels // 2):  # p rounds to 0: nothing dropped
+        return torch.ones_like(X)
+    keep = bits.clamp(low, low + 1).sub_(low)
     return keep.to(X.dtype).mul_(levels / (levels - dropped))
 
 

@@ -39,6 +39,15 @@ def test_dropout_zeroes_a_fraction_p_and_keeps_the_mean(p):
     assert out.unique().tolist() == [0.0, pytest.approx(1 / (1 - p), rel=1e-4)]
 
 
+def test_dropout_below_its_resolution_drops_nothing():
+    # p rounds to 0 in steps of 2**-16; the largest p keeps 1 element in 2**16
+    X = torch.randn(300, 40)
+    assert torch.equal(FitDropout(1e-6).train()(X), X)
+    out = FitDropout(1 - 1e-6).train()(torch.ones(3000, 400))
+    assert 0 < int((out > 0).sum()) < 60
+    assert float(out.max()) == pytest.approx(2.0**16)
+
+
 def test_dropout_masks_are_independent_across_elements():
     out = FitDropout(0.5).train()(torch.ones(2000, 64))
     # Neighbours share a 64-bit draw: their masks must still be uncorrelated.
