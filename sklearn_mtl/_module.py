@@ -64,20 +64,21 @@ def dropout_keep_mask(X, p, generator=None):
     """
     levels = 1 << 16  # each element reads one int16 of the draws below
     dropped = min(round(p * levels), levels - 1)
+    if not dropped:  # p rounds to 0: nothing to draw, nothing dropped
+        return torch.ones_like(X)
     n = X.numel()
     # random_ over the whole int64 range fills all 64 bits (random_()
     # without bounds stops at 2**63): as int16, four values uniform on
-    # [-2**15, 2**15) a draw, compared in one contiguous pass.
+    # [-2**15, 2**15) a draw, read in one contiguous pass.
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=X.device)
     words.random_(-(2**63), None, generator=generator)
     bits = words.view(torch.int16)[:n].view(X.shape)
-    # Kept where bits >= low + 1. Clamping to [low, low + 1] and shifting
-    # gives the same 0/1 as that comparison, in integer operations that run
-    # vectorized on CPU, where a comparison and a cast from bool do not (see
-    # the dropout table of bench_defaults.py).
+    # An element is dropped where its bits are <= low (``dropped`` values
+    # of the 2**16). Clamping to [low, low + 1] and shifting gives the 0/1
+    # of that comparison in integer operations, which run vectorized on
+    # CPU where a comparison and a cast from bool do not (see the dropout
+    # table of bench_defaults.py).
     low = dropped - levels // 2 - 1
-    if low < -(levels // 2):  # p rounds to 0: nothing dropped
-        return torch.ones_like(X)
     keep = bits.clamp(low, low + 1).sub_(low)
     return keep.to(X.dtype).mul_(levels / (levels - dropped))
 
